@@ -1,0 +1,34 @@
+/// A dense Float32 array with a shape: NCHW for images, [N, D] for vectors. One contiguous
+/// buffer (row-major), so a layer hands it straight to BLAS. Value semantics with
+/// copy-on-write (a Swift array underneath): copying is free until one side writes.
+public struct Tensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var data: [Float]
+
+    /// A tensor of `shape` filled with `value`. Cost: one allocation of `count` floats.
+    public init(shape: [Int], repeating value: Float = 0) {
+        self.shape = shape
+        self.data = [Float](repeating: value, count: shape.reduce(1, *))
+    }
+
+    public init(shape: [Int], data: [Float]) {
+        precondition(shape.reduce(1, *) == data.count,
+                     "Tensor: shape \(shape) needs \(shape.reduce(1, *)) values, got \(data.count)")
+        self.shape = shape
+        self.data = data
+    }
+
+    /// Number of elements.
+    public var count: Int { data.count }
+
+    /// Size of the first axis (the batch).
+    public var batch: Int { shape.first ?? 0 }
+
+    /// Elements per sample: the product of every axis but the first.
+    public var sampleSize: Int { shape.dropFirst().reduce(1, *) }
+
+    /// The same data under another shape with as many elements. Cost: none (shares storage).
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor(shape: newShape, data: data)
+    }
+}
