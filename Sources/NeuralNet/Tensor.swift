@@ -32,3 +32,16 @@ public struct Tensor: Sendable, Equatable {
         Tensor(shape: newShape, data: data)
     }
 }
+
+extension Tensor {
+    /// A tensor of `shape` whose every value `initialize` writes. Cost: one allocation and no
+    /// fill, for outputs a layer overwrites whole.
+    public init(shape: [Int], initializingWith initialize: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        let n = shape.reduce(1, *)
+        self.shape = shape
+        self.data = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+            initialize(buffer)
+            initialized = n
+        }
+    }
+}

@@ -1,9 +1,44 @@
 import ArgumentParser
 import KDCore
+import NeuralNet
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "(being built)")
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training or inference throughput of an architecture on random inputs.",
+        discussion: """
+            Prints one line in the form of the PyTorch anchor (shared/anchors/torch_anchor.py), \
+            ending in "<N> img/s", so compare.sh can put the two side by side. A training step is \
+            forward, loss (cross-entropy for a 10-way output, MSE otherwise), backward and an SGD \
+            update (lr 0.01, momentum 0.9, weight decay 5e-4).
+            """)
+
+    @Option(help: "Architecture: a preset name or a JSON file.")
+    var arch: String
+
+    @Option(help: "train: a full training step; infer: a forward pass in inference mode.")
+    var mode: String = "train"
+
+    @Option(help: "Images per step.")
+    var batch: Int = 128
+
+    @Option(help: "Seconds to measure for, after two warm-up steps.")
+    var seconds: Double = 6
+
+    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else all cores).")
+    var threads: Int?
+
+    @Option(help: "Input shape CxHxW (default: the architecture's, 3x32x32 for the presets).")
+    var input: String?
+
     func run() throws {
-        try runStage("bench") { throw StageError(.software, "not built yet") }
+        try runStage("bench") {
+            guard let mode = Benchmark.Mode(rawValue: mode) else {
+                throw StageError.usage("--mode must be train or infer, got \"\(mode)\"")
+            }
+            let architecture = try ArchitectureCatalog.resolve(arch, input: input, classes: nil)
+            let result = try Benchmark.run(architecture, mode: mode, batch: batch, seconds: seconds,
+                                           threads: threads ?? ComputeThreads.count)
+            print(result.line)
+        }
     }
 }

@@ -1,0 +1,138 @@
+import HDF5
+import KDCore
+
+/// Writes a data store (see `DataStore` for the layout): one split at a time, images
+/// appended one by one in label order of the source, zero-padded on every side by `pad`.
+/// Images are staged in memory one HDF5 chunk at a time and written as whole, chunk-aligned
+/// boxes, so HDF5 compresses each chunk exactly once and never reads one back.
+/// Cost: one chunk (about 1 MiB) of staging memory plus the split's labels; deflate time.
+public final class DataStoreWriter {
+    public let file: H5File
+    public let pad: Int
+    /// [C, H, W] as stored (after padding), fixed by the first split.
+    public private(set) var imageShape: [Int]?
+    public private(set) var splits: [SplitWriter] = []
+
+    /// zlib level for images. Measured on Fashion-MNIST and CIFAR-like images (see
+    /// Benchmarks/README.md): level 1 is 3–5× faster to write than 4–6 and the files are
+    /// only a few percent larger, since most of the gain comes from the first level.
+    public static let imageDeflateLevel = 1
+    /// Labels are tiny; any level costs nothing, so take the smallest file.
+    public static let labelDeflateLevel = 9
+    /// Bytes per image chunk: at most HDF5's default 1 MiB chunk cache, so that a reader
+    /// going through a split in order decompresses each chunk once.
+    public static let imageChunkBytes = 1 << 20
+
+    /// Creates (truncates) the HDF5 file at `path`, normally an `AtomicOutput.partialPath`.
+    public init(path: String, pad: Int) throws {
+        file = try H5File.create(path)
+        self.pad = pad
+    }
+
+    /// Starts split `name` ("train", "test") of `count` images of `sourceShape` [C, H, W]
+    /// (before padding); the previous split must be finished.
+    public func beginSplit(_ name: String, count: Int, sourceShape: [Int], coarseLabels: Bool) throws -> SplitWriter {
+        let shape = [sourceShape[0], sourceShape[1] + 2 * pad, sourceShape[2] + 2 * pad]
+        if let first = imageShape, first != shape {
+            throw StageError.badData(
+                "the \(name) images are \(sourceShape.map(String.init).joined(separator: "×")) but the "
+                + "\(splits[0].name) images are \(splits[0].sourceShape.map(String.init).joined(separator: "×")); "
+                + "expected one image size for all splits")
+        }
+        imageShape = shape
+        let split = try SplitWriter(group: file.root.createGroup(name), name: name, count: count,
+                                    sourceShape: sourceShape, pad: pad, coarseLabels: coarseLabels)
+        splits.append(split)
+        return split
+    }
+}
+
+/// Writes one split (`/<name>/images`, `/<name>/labels`, optionally `/<name>/coarse_labels`)
+/// of a data store; made by `DataStoreWriter.beginSplit`.
+public final class SplitWriter {
+    public let name: String
+    /// Images the split must receive.
+    public let count: Int
+    public let sourceShape: [Int]
+    private let pad: Int
+    private let images: H5Dataset
+    private let group: H5Group
+    private let imageBytes: Int
+    private let chunkImages: Int
+    /// One chunk of images; the padding border is zero from the start and never written.
+    private var staging: [UInt8]
+    private var staged = 0
+    private var written = 0
+    public private(set) var labels: [UInt8] = []
+    public private(set) var coarseLabels: [UInt8]?
+
+    init(group: H5Group, name: String, count: Int, sourceShape: [Int], pad: Int, coarseLabels: Bool) throws {
+        self.group = group
+        self.name = name
+        self.count = count
+        self.sourceShape = sourceShape
+        self.pad = pad
+        let (c, h, w) = (sourceShape[0], sourceShape[1] + 2 * pad, sourceShape[2] + 2 * pad)
+        imageBytes = c * h * w
+        chunkImages = max(1, min(count, DataStoreWriter.imageChunkBytes / imageBytes))
+        images = try group.createDataset(DataStore.imagesName, of: UInt8.self, shape: [count, c, h, w],
+                                         chunk: [chunkImages, c, h, w], deflate: DataStoreWriter.imageDeflateLevel)
+        staging = [UInt8](repeating: 0, count: chunkImages * imageBytes)
+        labels.reserveCapacity(count)
+        self.coarseLabels = coarseLabels ? [] : nil
+    }
+
+    /// Adds the next image (`pixels`: C×H×W bytes, channel-major, unpadded) and its labels.
+    public func append(pixels: UnsafeRawBufferPointer, label: UInt8, coarseLabel: UInt8 = 0) throws {
+        precondition(written + staged < count, "more images than the split was created for")
+        let (c, h, w) = (sourceShape[0], sourceShape[1], sourceShape[2])
+        let paddedWidth = w + 2 * pad
+        staging.withUnsafeMutableBytes { chunk in
+            let image = chunk.baseAddress! + staged * imageBytes
+            if pad == 0 {
+                image.copyMemory(from: pixels.baseAddress!, byteCount: imageBytes)
+                return
+            }
+            for plane in 0..<c {
+                for row in 0..<h {
+                    let to = image + (plane * (h + 2 * pad) + row + pad) * paddedWidth + pad
+                    to.copyMemory(from: pixels.baseAddress! + (plane * h + row) * w, byteCount: w)
+                }
+            }
+        }
+        labels.append(label)
+        coarseLabels?.append(coarseLabel)
+        staged += 1
+        if staged == chunkImages { try flushStaged() }
+    }
+
+    /// Writes what is staged and the labels; every image of the split must have been added.
+    public func finish() throws {
+        if staged > 0 { try flushStaged() }
+        precondition(written == count, "split \(name) got \(written) of \(count) images")
+        try writeLabels(DataStore.labelsName, labels)
+        if let coarse = coarseLabels { try writeLabels(DataStore.coarseLabelsName, coarse) }
+    }
+
+    private func flushStaged() throws {
+        let shape = [staged] + Array(images.shape.dropFirst())
+        try staging.withUnsafeBufferPointer { chunk in
+            try images.write(from: UnsafeBufferPointer(rebasing: chunk[..<(staged * imageBytes)]),
+                             start: [written, 0, 0, 0], count: shape)
+        }
+        written += staged
+        staged = 0
+    }
+
+    private func writeLabels(_ datasetName: String, _ values: [UInt8]) throws {
+        try group.writeDataset(datasetName, values, shape: [count], chunk: [min(count, 1 << 16)],
+                               deflate: DataStoreWriter.labelDeflateLevel)
+    }
+
+    /// Images per class, for `classCount` classes (the labels were checked to be below it).
+    public func classCounts(_ classCount: Int) -> [Int] {
+        var counts = [Int](repeating: 0, count: classCount)
+        for label in labels { counts[Int(label)] += 1 }
+        return counts
+    }
+}

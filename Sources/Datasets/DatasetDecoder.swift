@@ -1,0 +1,154 @@
+import Foundation
+import HDF5
+import KDCore
+
+/// What `kd decode` was asked to do.
+public struct DecodeOptions: Sendable {
+    /// A dataset folder (or the folder holding one), or a .tar.gz / .tar archive.
+    public var input: String
+    /// The data store to write.
+    public var output: String
+    /// nil: recognised from the file names.
+    public var format: DatasetFormat?
+    /// Zero pixels added on every side of every image.
+    public var pad: Int
+    /// IDX only; nil: guessed from the input path.
+    public var classes: ClassNames?
+
+    public init(input: String, output: String, format: DatasetFormat? = nil, pad: Int = 0, classes: ClassNames? = nil) {
+        self.input = input
+        self.output = output
+        self.format = format
+        self.pad = pad
+        self.classes = classes
+    }
+}
+
+/// What a finished decode produced, for the summary line.
+public struct DecodeSummary: Sendable {
+    public var format: DatasetFormat
+    /// Where the data was found (the folder or archive actually read).
+    public var location: String
+    public var classes: [String]
+    /// How the class names were chosen.
+    public var classesNote: String
+    /// [C, H, W] as stored.
+    public var imageShape: [Int]
+    public var splits: [(name: String, count: Int, classCounts: [Int])]
+    public var seconds: Double
+}
+
+/// The `kd decode` stage: finds the raw dataset, decodes it into a data store written to
+/// `<out>.partial`, and renames that to `<out>` only when everything succeeded, so a failed
+/// run leaves any existing output as it was. Cost: see `CIFARDecoder`, `IDXDecoder` and
+/// `SourceFiles` (an archive is held in memory); dominated by deflate and, for archives, inflate.
+public enum DatasetDecoder {
+    public static let maxPad = 64
+
+    public static func decode(_ options: DecodeOptions) throws -> DecodeSummary {
+        let started = Date()
+        guard (0...maxPad).contains(options.pad) else {
+            throw StageError.usage("--pad \(options.pad) is out of range; expected 0…\(maxPad) pixels")
+        }
+        let output = AtomicOutput(options.output)
+        try output.checkWritable()
+        let (files, format) = try locate(options.input, format: options.format)
+        if options.classes != nil && format != .idx {
+            throw StageError.usage(
+                "--classes applies to IDX files only; \(format.rawValue) class names come from its meta files")
+        }
+
+        let store = try DataStoreWriter(path: output.partialPath, pad: options.pad)
+        do {
+            let (classes, note) = try decode(files, format: format, classes: options.classes, into: store)
+            store.file.close()
+            try output.commit()
+            return DecodeSummary(
+                format: format, location: files.location, classes: classes, classesNote: note,
+                imageShape: store.imageShape ?? [],
+                splits: store.splits.map { ($0.name, $0.count, $0.classCounts(classes.count)) },
+                seconds: Date().timeIntervalSince(started))
+        } catch {
+            store.file.close()
+            output.discard()
+            throw error
+        }
+    }
+
+    /// Decodes every split and writes the root attributes; returns the class names and how
+    /// they were chosen.
+    private static func decode(_ files: SourceFiles, format: DatasetFormat, classes choice: ClassNames?,
+                               into store: DataStoreWriter) throws -> (classes: [String], note: String) {
+        let root = store.file
+        let classes: [String], note: String
+        switch format {
+        case .cifar10, .cifar100:
+            let names = try CIFARDecoder(isCIFAR100: format == .cifar100).decode(files, into: store)
+            classes = names.classes
+            if let coarse = names.coarse { try root.setAttribute("coarse_classes", coarse) }
+            note = "from the meta files"
+        case .idx:
+            let guessed = choice == nil
+            let choice = choice ?? ClassNames.guess(fromPath: files.location)
+            let names = try choice.names()
+            try IDXDecoder(classes: names).decode(files, into: store)
+            classes = names
+            switch choice {
+            case .fashionMNIST: note = "fashion-mnist" + (guessed ? " (the input path says \"fashion\"; --classes to change)" : "")
+            case .mnist: note = "mnist digits" + (guessed ? " (the input path does not say \"fashion\"; --classes to change)" : "")
+            case .file(let path): note = "from \(path)"
+            }
+        }
+        try root.setAttribute("kd_kind", DataStore.kind)
+        try root.setAttribute("kd_version", Provenance.kdVersion)
+        try root.setAttribute("command_line", Provenance.commandLine)
+        try root.setAttribute("created", Provenance.timestamp)
+        try root.setAttribute("format", format.rawValue)
+        try root.setAttribute("classes", classes)
+        try root.setAttribute("source", files.provenance.map(\.name))
+        try root.setAttribute("source_sha256", files.provenance.map(\.sha256))
+        try root.setAttribute("image_shape", store.imageShape ?? [])
+        try root.setAttribute("pad", store.pad)
+        try root.flush()
+        return (classes, note)
+    }
+
+    /// Finds the dataset: `input` is an archive, or a folder holding the files, or a folder
+    /// with one dataset folder inside it (e.g. the folder that holds cifar-10-batches-bin).
+    static func locate(_ input: String, format: DatasetFormat?) throws -> (SourceFiles, DatasetFormat) {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isFolder) else {
+            throw StageError.noInput("input \(input) does not exist; expected a dataset folder or a .tar.gz archive")
+        }
+        let wanted = format.map { [$0] } ?? DatasetFormat.allCases
+        guard isFolder.boolValue else {
+            let files = try SourceFiles(archive: input)
+            guard let found = wanted.first(where: { $0.matches(files.names) }) ?? format else {
+                let held = files.names.sorted().prefix(8).joined(separator: ", ")
+                throw StageError.badData(
+                    "archive \(input) holds none of the expected members (it has: \(held.isEmpty ? "no files" : held)); "
+                    + "expected " + wanted.map(\.expectedFiles).joined(separator: ", or "))
+            }
+            return (files, found)
+        }
+        var candidates = [input]
+        let inside = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
+        candidates += inside.sorted().map { input + "/" + $0 }.filter { path in
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+        }
+        for folder in candidates {
+            let files = try SourceFiles(folder: folder)
+            let matching = wanted.filter { $0.matches(files.names) }
+            if matching.count > 1 {
+                throw StageError.usage(
+                    "\(folder) holds files of several formats (\(matching.map(\.rawValue).joined(separator: ", "))); "
+                    + "choose one with --format")
+            }
+            if let found = matching.first { return (files, found) }
+        }
+        throw StageError.noInput(
+            "found no dataset in \(input) or the folders inside it; expected "
+            + wanted.map(\.expectedFiles).joined(separator: ", or "))
+    }
+}

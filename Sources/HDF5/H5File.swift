@@ -1,0 +1,103 @@
+import CHDF5
+import Foundation
+import KDCore
+
+/// An open HDF5 file: the entry point of the module. It owns the file identifier and closes it
+/// on `close()` or when the last reference goes away; groups and datasets opened from it keep
+/// it alive. Its attributes are the attributes of the root group "/" (where kd keeps
+/// provenance). Cost: opening reads the superblock and root group header (a few small reads).
+///
+/// Not thread-safe (libhdf5 is the serial build): use from one thread at a time.
+public final class H5File {
+    /// The file system path, as given.
+    public let path: String
+    /// The HDF5 file identifier; negative once closed.
+    private var id: hid_t
+
+    private init(path: String, id: hid_t) {
+        self.path = path
+        self.id = id
+    }
+
+    deinit { close() }
+
+    /// Creates an empty file, truncating any file at `path`.
+    /// Throws `.cantCreate` (73) naming the path when the file cannot be made.
+    public static func create(_ path: String) throws -> H5File {
+        ensureLibraryReady()
+        let fapl = try fileAccessList(path)
+        defer { H5Pclose(fapl) }
+        let id = H5Fcreate(path, kd_H5F_ACC_TRUNC(), kd_H5P_DEFAULT(), fapl)
+        if id < 0 {
+            var reason = "cannot create HDF5 file"
+            if let detail = lastHDF5Detail() { reason += " (HDF5: \(detail))" }
+            throw StageError.cantCreate("\(path): \(reason)")
+        }
+        return H5File(path: path, id: id)
+    }
+
+    /// Opens an existing file, read-only unless `writable`.
+    /// A missing or unreadable file throws `.noInput` (66); a file that is not HDF5 throws
+    /// `.badData` (65) "`path` is not an HDF5 file".
+    public static func open(_ path: String, writable: Bool = false) throws -> H5File {
+        ensureLibraryReady()
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw StageError.noInput("\(path): no such file")
+        }
+        guard !isDir.boolValue else {
+            throw StageError.noInput("\(path): is a folder, not an HDF5 file")
+        }
+        guard access(path, writable ? R_OK | W_OK : R_OK) == 0 else {
+            throw StageError.noInput("\(path): not \(writable ? "writable" : "readable") (\(String(cString: strerror(errno))))")
+        }
+        guard H5Fis_hdf5(path) > 0 else {
+            _ = lastHDF5Detail()  // clear the stack; the detail adds nothing for the user
+            throw StageError.badData("\(path) is not an HDF5 file")
+        }
+        let fapl = try fileAccessList(path)
+        defer { H5Pclose(fapl) }
+        let flags = writable ? kd_H5F_ACC_RDWR() : kd_H5F_ACC_RDONLY()
+        let id = try h5Check(H5Fopen(path, flags, fapl), .ioErr, file: path, path: "/", "cannot open file")
+        return H5File(path: path, id: id)
+    }
+
+    /// File access settings: the 1.8 file format at least, which stores many or large
+    /// attributes densely (the earliest format caps an object's attributes at 64 KiB) and is
+    /// read by every HDF5 release since 2008, h5py included.
+    private static func fileAccessList(_ path: String) throws -> hid_t {
+        let fapl = try h5Check(H5Pcreate(kd_H5P_FILE_ACCESS()), file: path, path: "/", "cannot create file access list")
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18)
+        return fapl
+    }
+
+    /// The root group "/". On a closed file every use of the group throws.
+    public var root: H5Group {
+        let fid = (try? openID()) ?? -1
+        return H5Group(file: self, path: "/", id: fid >= 0 ? H5Gopen2(fid, "/", kd_H5P_DEFAULT()) : -1)
+    }
+
+    /// Writes every buffered change to disk.
+    public func flush() throws {
+        try h5Check(H5Fflush(try openID(), H5F_SCOPE_GLOBAL), .ioErr, file: path, path: "/", "cannot flush file")
+    }
+
+    /// Closes the file. Objects still open from it stay usable until they go away (HDF5 closes
+    /// the file for real when its last object is closed). Calling it twice is harmless.
+    public func close() {
+        if id >= 0 { H5Fclose(id) }
+        id = -1
+    }
+
+    /// The identifier, or an error when the file was closed.
+    func openID() throws -> hid_t {
+        ensureLibraryReady()
+        guard id >= 0 else { throw StageError.io("\(path): file is closed") }
+        return id
+    }
+}
+
+extension H5File: H5AttributeHolder {
+    public var file: H5File { self }
+    public var objectPath: String { "/" }
+}

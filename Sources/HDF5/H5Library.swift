@@ -1,0 +1,66 @@
+import CHDF5
+import Foundation
+import KDCore
+
+// The HDF5 module: a small Swift layer over libhdf5's C API (files, groups, datasets,
+// attributes, typed reads and writes, chunking and filters).
+//
+// Threads: HDF5 calls run one at a time in any build. Debian's libhdf5 is built thread-safe
+// (one lock inside the library), so calls from several threads are safe but not parallel;
+// other builds (macOS Homebrew, a plain `./configure`) are not thread-safe at all. So the
+// rule is: use this module from one thread at a time. The types are not Sendable for that
+// reason; parallel work reads its input into memory first.
+
+/// Initialises the library once per process (a global `let` runs exactly once, thread-safely).
+private let libraryReady: Void = { H5open() }()
+
+/// Marks threads whose HDF5 error printing is off.
+private let silencedThreadKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+/// Initialises the library and switches HDF5's own error-stack printing off for the calling
+/// thread, once per thread: every failure is reported through a `StageError` instead. (A
+/// thread-safe libhdf5 keeps the printing setting per thread, so once per process is not
+/// enough.) Every object hands out its identifier through this, so no HDF5 call runs before.
+/// Cost: one thread-local read.
+func ensureLibraryReady() {
+    _ = libraryReady
+    if pthread_getspecific(silencedThreadKey) == nil {
+        H5Eset_auto2(kd_H5E_DEFAULT(), nil, nil)
+        pthread_setspecific(silencedThreadKey, UnsafeRawPointer(bitPattern: 1))
+    }
+}
+
+/// The most specific description HDF5 left on its error stack for the last failure
+/// ("file signature not found", "unable to open file: name = ..."), or nil.
+func lastHDF5Detail() -> String? {
+    var detail: String?
+    withUnsafeMutablePointer(to: &detail) { ptr in
+        // Walking upward starts at the innermost function, where the failure was detected.
+        _ = H5Ewalk2(kd_H5E_DEFAULT(), H5E_WALK_UPWARD, { n, entry, client in
+            guard n == 0, let entry, let desc = entry.pointee.desc, let client else { return 0 }
+            client.assumingMemoryBound(to: String?.self).pointee = String(cString: desc)
+            return 0
+        }, ptr)
+    }
+    H5Eclear2(kd_H5E_DEFAULT())
+    return detail
+}
+
+/// A `StageError` for a failed HDF5 call on one object: `<file>: <path>: <what> (<detail>)`.
+func h5Error(_ code: Sysexits, file: String, path: String, _ what: String) -> StageError {
+    var message = "\(file): \(path): \(what)"
+    if let detail = lastHDF5Detail(), !detail.isEmpty { message += " (HDF5: \(detail))" }
+    return StageError(code, message)
+}
+
+/// Throws an `h5Error` when an HDF5 call returned a negative status or identifier.
+@discardableResult
+func h5Check<T: BinaryInteger>(_ result: T, _ code: Sysexits = .ioErr, file: String, path: String,
+                               _ what: @autoclosure () -> String) throws -> T {
+    if result < 0 { throw h5Error(code, file: file, path: path, what()) }
+    return result
+}

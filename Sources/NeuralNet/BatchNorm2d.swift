@@ -1,0 +1,158 @@
+/// Batch normalization over the channels of NCHW tensors, with PyTorch's `nn.BatchNorm2d`
+/// semantics: in training, each channel is normalized by its batch mean and biased variance, and
+/// the running statistics move by `momentum` towards the batch mean and the unbiased variance;
+/// in inference, the running statistics normalize. Then y = weight · x̂ + bias.
+///
+/// Work is split over channels. Cost: three passes over the input forward in training (mean,
+/// variance, normalize), one in inference; two passes backward.
+public final class BatchNorm2d: Layer {
+    public let channels: Int
+    public let momentum: Float
+    public let eps: Float
+    /// γ, [channels], initially 1.
+    public let weight: Parameter
+    /// β, [channels], initially 0.
+    public let bias: Parameter
+    /// [channels], initially 0.
+    public let runningMean: Parameter
+    /// [channels], initially 1.
+    public let runningVar: Parameter
+
+    private var input = Tensor(shape: [0])
+    /// The per-channel center and 1/√(variance + eps) the last forward normalized with.
+    private var center: [Float] = []
+    private var inverseStd: [Float] = []
+    private var lastMode = Mode.training
+
+    public init(channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+        precondition(channels > 0, "BatchNorm2d: channels must be positive")
+        self.channels = channels; self.momentum = momentum; self.eps = eps
+        weight = Parameter(Tensor(shape: [channels], repeating: 1))
+        bias = Parameter(Tensor(shape: [channels]))
+        runningMean = Parameter(Tensor(shape: [channels]))
+        runningVar = Parameter(Tensor(shape: [channels], repeating: 1))
+    }
+
+    public var label: String { "BatchNorm2d(\(channels))" }
+
+    public func outputShape(for shape: [Int]) throws -> [Int] {
+        guard shape.count == 3, shape[0] == channels else {
+            throw ShapeError("\(label) needs an input of [\(channels), H, W], got \(shape)")
+        }
+        return shape
+    }
+
+    public var namedParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
+    public var namedBuffers: [(String, Parameter)] {
+        [("running_mean", runningMean), ("running_var", runningVar)]
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        precondition(x.shape.count == 4 && x.shape[1] == channels,
+                     "\(label): input shape \(x.shape) is not [N, \(channels), H, W]")
+        input = x
+        lastMode = mode
+        let batch = x.shape[0], spatial = x.shape[2] * x.shape[3], channels = channels
+        let perChannel = batch * spatial
+        if mode == .training {
+            precondition(perChannel > 1, "\(label): training needs more than one value per channel")
+        }
+        center = [Float](repeating: 0, count: channels)
+        inverseStd = [Float](repeating: 0, count: channels)
+        let eps = eps, momentum = momentum
+        return Tensor(shape: x.shape) { out in
+            x.data.withUnsafeBufferPointer { xb in
+            center.withUnsafeMutableBufferPointer { cb in
+            inverseStd.withUnsafeMutableBufferPointer { ib in
+            weight.value.data.withUnsafeBufferPointer { gamma in
+            bias.value.data.withUnsafeBufferPointer { beta in
+            runningMean.value.data.withUnsafeMutableBufferPointer { rm in
+            runningVar.value.data.withUnsafeMutableBufferPointer { rv in
+                let x = xb.baseAddress!, y = out.baseAddress!
+                ComputeThreads.parallelFor(channels, grain: max(1, 16384 / perChannel)) { range in
+                    for c in range {
+                        if mode == .training {
+                            var sum: Float = 0
+                            for n in 0..<batch { sum += sumOf(x + (n * channels + c) * spatial, spatial) }
+                            let mean = sum / Float(perChannel)
+                            var squares: Float = 0
+                            for n in 0..<batch {
+                                squares += squaredDeviationSum(x + (n * channels + c) * spatial, spatial,
+                                                               center: mean)
+                            }
+                            let variance = squares / Float(perChannel)
+                            cb[c] = mean
+                            ib[c] = 1 / (variance + eps).squareRoot()
+                            rm[c] = (1 - momentum) * rm[c] + momentum * mean
+                            rv[c] = (1 - momentum) * rv[c]
+                                + momentum * squares / Float(perChannel - 1)
+                        } else {
+                            cb[c] = rm[c]
+                            ib[c] = 1 / (rv[c] + eps).squareRoot()
+                        }
+                        // y = scale · x + shift, with scale = γ/σ and shift = β − scale · μ
+                        let scale = gamma[c] * ib[c], shift = beta[c] - gamma[c] * ib[c] * cb[c]
+                        for n in 0..<batch {
+                            let src = x + (n * channels + c) * spatial, dst = y + (n * channels + c) * spatial
+                            for i in 0..<spatial { dst[i] = scale * src[i] + shift }
+                        }
+                    }
+                }
+            }}}}}}}
+        }
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        let x = input
+        precondition(dy.shape == x.shape, "\(label): output gradient shape \(dy.shape) is not \(x.shape)")
+        let batch = x.shape[0], spatial = x.shape[2] * x.shape[3], channels = channels
+        let perChannel = batch * spatial
+        let training = lastMode == .training
+        return Tensor(shape: x.shape) { dxBuffer in
+            x.data.withUnsafeBufferPointer { xb in
+            dy.data.withUnsafeBufferPointer { dyb in
+            center.withUnsafeBufferPointer { cb in
+            inverseStd.withUnsafeBufferPointer { ib in
+            weight.value.data.withUnsafeBufferPointer { gamma in
+            weight.grad.data.withUnsafeMutableBufferPointer { dgamma in
+            bias.grad.data.withUnsafeMutableBufferPointer { dbeta in
+                let x = xb.baseAddress!, dy = dyb.baseAddress!, dx = dxBuffer.baseAddress!
+                ComputeThreads.parallelFor(channels, grain: max(1, 16384 / perChannel)) { range in
+                    for c in range {
+                        let mean = cb[c], invStd = ib[c]
+                        // Σ dy and Σ dy·(x − μ), per channel
+                        var sumDy: Float = 0, sumDyCentered: Float = 0
+                        for n in 0..<batch {
+                            let offset = (n * channels + c) * spatial
+                            sumDy += sumOf(dy + offset, spatial)
+                            sumDyCentered += centeredDotOf(dy + offset, x + offset, spatial, center: mean)
+                        }
+                        let sumDyXhat = sumDyCentered * invStd
+                        dgamma[c] += sumDyXhat
+                        dbeta[c] += sumDy
+                        let scale = gamma[c] * invStd
+                        if training {
+                            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂)), the batch statistics' own
+                            // dependence on x included.
+                            let meanDy = sumDy / Float(perChannel)
+                            let k = sumDyXhat / Float(perChannel) * invStd   // multiplies (x − μ)
+                            for n in 0..<batch {
+                                let offset = (n * channels + c) * spatial
+                                let src = x + offset, g = dy + offset, dst = dx + offset
+                                for i in 0..<spatial {
+                                    dst[i] = scale * (g[i] - meanDy - (src[i] - mean) * k)
+                                }
+                            }
+                        } else {
+                            for n in 0..<batch {
+                                let offset = (n * channels + c) * spatial
+                                let g = dy + offset, dst = dx + offset
+                                for i in 0..<spatial { dst[i] = scale * g[i] }
+                            }
+                        }
+                    }
+                }
+            }}}}}}}
+        }
+    }
+}

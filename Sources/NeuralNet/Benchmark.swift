@@ -1,0 +1,82 @@
+import Foundation
+import KDCore
+
+/// Throughput of one architecture on random inputs, measured the way the PyTorch anchor
+/// (`shared/anchors/torch_anchor.py`) measures it, so the two can be compared side by side:
+/// a training step is forward in training mode, the loss (cross-entropy against random labels
+/// when the output has 10 values, MSE against random targets otherwise), backward and an SGD
+/// update (lr 0.01, momentum 0.9, weight decay 5e-4); an inference step is one forward pass in
+/// inference mode. Two warm-up steps, then steps until `seconds` have passed.
+/// Cost: as many steps as fit in `seconds`, after the warm-up.
+public enum Benchmark {
+    public enum Mode: String, Sendable, CaseIterable {
+        case train, infer
+    }
+
+    public struct Result: Sendable {
+        public var name: String
+        public var parameters: Int
+        public var mode: Mode
+        public var batch: Int
+        public var steps: Int
+        public var seconds: Double
+        public var imagesPerSecond: Double { Double(steps * batch) / seconds }
+
+        /// The anchor's line, f"{name:8s} params={params:>10,d} {mode:5s} batch={batch:4d}
+        /// {imgs_per_sec:9.1f} img/s".
+        public var line: String {
+            func right(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+            func left(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
+            return "\(left(name, 8)) params=\(right(ModelSummary.grouped(parameters), 10)) "
+                + "\(left(mode.rawValue, 5)) batch=\(right(String(batch), 4)) "
+                + "\(right(String(format: "%.1f", imagesPerSecond), 9)) img/s"
+        }
+    }
+
+    /// Runs the benchmark on `threads` cores. Throws `StageError` 64 for a batch, duration or
+    /// thread count that is not positive, 65 for an architecture that does not build.
+    public static func run(_ architecture: Architecture, mode: Mode, batch: Int, seconds: Double,
+                           threads: Int) throws -> Result {
+        guard batch >= 1 else { throw StageError.usage("--batch must be at least 1, got \(batch)") }
+        guard seconds > 0 else { throw StageError.usage("--seconds must be positive, got \(seconds)") }
+        guard threads >= 1 else { throw StageError.usage("--threads must be at least 1, got \(threads)") }
+        ComputeThreads.set(threads)
+
+        let model = try Model(architecture, seed: 0)
+        var rng = RandomState(seed: 1)
+        let x = Tensor(shape: [batch] + architecture.input) { v in for i in v.indices { v[i] = rng.normal() } }
+        let classify = model.outputWidth == 10
+        let labels = (0..<batch).map { _ in rng.nextInt(below: 10) }
+        let targets = Tensor(shape: [batch, model.outputWidth]) { v in for i in v.indices { v[i] = rng.normal() } }
+        let optimizer = try SGD(parameters: model.namedParameters, learningRate: 0.01, momentum: 0.9,
+                                weightDecay: 5e-4)
+
+        func step() {
+            switch mode {
+            case .train:
+                optimizer.zeroGrad()
+                let output = model.forward(x, mode: .training)
+                let gradient = classify ? softmaxCrossEntropy(logits: output, labels: labels).grad
+                                        : meanSquaredError(prediction: output, target: targets).grad
+                _ = model.backward(gradient)
+                optimizer.step()
+            case .infer:
+                _ = model.forward(x, mode: .inference)
+            }
+        }
+
+        for _ in 0..<2 { step() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var steps = 0
+        var elapsed = Duration.zero
+        while elapsed < .seconds(seconds) {
+            step()
+            steps += 1
+            elapsed = clock.now - start
+        }
+        let components = elapsed.components
+        return Result(name: architecture.name, parameters: model.parameterCount, mode: mode, batch: batch,
+                      steps: steps, seconds: Double(components.seconds) + Double(components.attoseconds) * 1e-18)
+    }
+}

@@ -1,0 +1,64 @@
+import CBLAS
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// The number of cores the engine may use, for OpenBLAS and for the engine's own parallel loops
+/// (im2col, BatchNorm, pooling, elementwise work), and the loop helper that splits work over them.
+///
+/// Defaults to `KD_THREADS` when it holds a positive integer, otherwise to the number of cores.
+/// Every parallel loop gives each item the same arithmetic whatever the split, and reductions are
+/// combined in a fixed order, so results are bitwise the same run to run for a fixed count.
+/// Cost of a parallel loop: one dispatch (a few microseconds) when it splits at all.
+public enum ComputeThreads {
+    // Written only by `set`, which callers use before starting work (the CLI, at start-up).
+    nonisolated(unsafe) private static var current: Int = configureDefault()
+
+    /// The current bound on cores.
+    public static var count: Int { current }
+
+    /// Bounds OpenBLAS and the engine's loops to `n` cores.
+    public static func set(_ n: Int) {
+        precondition(n >= 1, "ComputeThreads.set: need at least one thread, got \(n)")
+        current = n
+        openblas_set_num_threads(Int32(n))
+    }
+
+    private static func configureDefault() -> Int {
+        var n = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        if let text = getenv("KD_THREADS"), let value = Int(String(cString: text)), value >= 1 {
+            n = value
+        }
+        n = max(1, n)
+        openblas_set_num_threads(Int32(n))
+        return n
+    }
+
+    /// Calls `body` on contiguous ranges that together cover `0..<items`, in parallel over up to
+    /// `count` threads. `grain` is the fewest items worth a thread of their own, so small loops
+    /// stay on the calling thread. `body` must write only what its own range owns.
+    public static func parallelFor(_ items: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        let parts = min(current, items / max(1, grain))
+        if parts <= 1 {
+            if items > 0 { body(0..<items) }
+            return
+        }
+        // Each part touches only what its range owns, so sharing `body` across threads is safe.
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                shared.value(items * part / parts ..< items * (part + 1) / parts)
+            }
+        }
+    }
+}
+
+/// A value handed to other threads under a promise the compiler cannot check: the parallel
+/// loops' bodies write disjoint ranges.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

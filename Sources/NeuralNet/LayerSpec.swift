@@ -1,0 +1,105 @@
+/// One entry of an architecture's general layer list: the kind of layer with its settings and
+/// an optional name (its part of the state_dict keys; by default its position, as PyTorch's
+/// `nn.Sequential` names children). Sequences and residual blocks nest further lists.
+/// Defaults follow PyTorch (stride 1, padding 0, bias on; a pool's stride is its kernel).
+/// Cost: a description only.
+public struct LayerSpec: Equatable, Sendable {
+    public var name: String?
+    public var kind: Kind
+
+    public indirect enum Kind: Equatable, Sendable {
+        case conv(out: Int, kernel: Int, stride: Int, padding: Int, bias: Bool)
+        case batchNorm
+        case relu
+        case maxPool(kernel: Int, stride: Int?)
+        case avgPool(kernel: Int, stride: Int?)
+        case globalAvgPool
+        case flatten
+        case linear(out: Int, bias: Bool)
+        case dropout(p: Double)
+        case sequential([LayerSpec])
+        /// body(x) + shortcut(x); no shortcut means the identity.
+        case residual(body: [LayerSpec], shortcut: [LayerSpec]?)
+    }
+
+    public init(_ kind: Kind, name: String? = nil) {
+        self.kind = kind
+        self.name = name
+    }
+
+    /// The `type` of each kind in JSON files.
+    static let typeNames = ["conv", "batchnorm", "relu", "maxpool", "avgpool", "globalavgpool",
+                            "flatten", "linear", "dropout", "sequential", "residual"]
+
+    var typeName: String {
+        switch kind {
+        case .conv: "conv"
+        case .batchNorm: "batchnorm"
+        case .relu: "relu"
+        case .maxPool: "maxpool"
+        case .avgPool: "avgpool"
+        case .globalAvgPool: "globalavgpool"
+        case .flatten: "flatten"
+        case .linear: "linear"
+        case .dropout: "dropout"
+        case .sequential: "sequential"
+        case .residual: "residual"
+        }
+    }
+
+    /// Validates a list whose JSON field is `field` (`layers`, `layers[3].body`).
+    static func validate(_ list: [LayerSpec], field: String) throws {
+        var names = Set<String>()
+        for (index, spec) in list.enumerated() {
+            let here = "\(field)[\(index)]"
+            if let name = spec.name {
+                try checkName(name, field: here + ".name")
+                guard names.insert(name).inserted else {
+                    throw ArchitectureFieldError(field: here + ".name", "the name \"\(name)\" is used twice in this list")
+                }
+            }
+            try spec.validateSettings(field: here)
+        }
+    }
+
+    /// A state_dict name part: not empty, no dots or slashes (HDF5 paths and dotted keys).
+    static func checkName(_ name: String, field: String) throws {
+        guard !name.isEmpty, !name.contains("."), !name.contains("/") else {
+            throw ArchitectureFieldError(field: field, "a name must be non-empty without \".\" or \"/\", got \"\(name)\"")
+        }
+    }
+
+    private func validateSettings(field: String) throws {
+        func positive(_ value: Int, _ key: String) throws {
+            guard value > 0 else { throw ArchitectureFieldError(field: "\(field).\(key)", "must be positive, got \(value)") }
+        }
+        switch kind {
+        case .conv(let out, let kernel, let stride, let padding, _):
+            try positive(out, "out"); try positive(kernel, "kernel"); try positive(stride, "stride")
+            guard padding >= 0 else {
+                throw ArchitectureFieldError(field: field + ".padding", "must not be negative, got \(padding)")
+            }
+        case .maxPool(let kernel, let stride), .avgPool(let kernel, let stride):
+            try positive(kernel, "kernel")
+            if let stride { try positive(stride, "stride") }
+        case .linear(let out, _):
+            try positive(out, "out")
+        case .dropout(let p):
+            guard p >= 0 && p < 1 else { throw ArchitectureFieldError(field: field + ".p", "must be in [0, 1), got \(p)") }
+        case .sequential(let list):
+            guard !list.isEmpty else { throw ArchitectureFieldError(field: field + ".layers", "the layer list is empty") }
+            try Self.validate(list, field: field + ".layers")
+        case .residual(let body, let shortcut):
+            guard !body.isEmpty else { throw ArchitectureFieldError(field: field + ".body", "the layer list is empty") }
+            try Self.validate(body, field: field + ".body")
+            if let shortcut {
+                guard !shortcut.isEmpty else {
+                    throw ArchitectureFieldError(field: field + ".shortcut", "the layer list is empty (leave it out for the identity)")
+                }
+                try Self.validate(shortcut, field: field + ".shortcut")
+            }
+        case .batchNorm, .relu, .globalAvgPool, .flatten:
+            break
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import HDF5
+import KDCore
+
+/// Models and training checkpoints as HDF5 files, in PyTorch's terms so h5py users recognize
+/// them:
+///
+///     /params/<state_dict name>       float32, the parameter's shape (BatchNorm buffers too)
+///     /optimizer/<name>/<buffer>      float32 (checkpoints: momentum_buffer, exp_avg, …)
+///     root attributes                 kd_kind ("model" or "checkpoint"), kd_version, arch (JSON
+///                                     text), param_count, command_line, created
+///     /optimizer attributes           kind ("sgd", "adam"), steps
+///
+/// Saving goes through `AtomicOutput`, so the file appears whole or not at all; a caller adds
+/// its own attributes and datasets (RNG state, epoch, normalization, provenance) in `extra`
+/// before the file is committed. Loading checks every parameter's presence and shape and the
+/// architecture, and refuses a mismatch with `StageError` 65 naming the parameter and both
+/// shapes. Cost: one write or read of every parameter (float datasets chunked by rows with
+/// shuffle and deflate level 1, as the layouts ask, at little cost in time).
+public enum ModelFile {
+    public enum Kind: String, Sendable {
+        /// A finished model: weights and BatchNorm statistics.
+        case model
+        /// A training checkpoint: a model plus optimizer state and what the trainer adds.
+        case checkpoint
+    }
+
+    /// Writes `model` (and `optimizer`'s state, if given) to `path`.
+    public static func save(_ model: Model, to path: String, kind: Kind = .model,
+                            optimizer: (any Optimizer)? = nil,
+                            extra: (H5File) throws -> Void = { _ in }) throws {
+        let output = AtomicOutput(path)
+        try output.checkWritable()
+        do {
+            let file = try H5File.create(output.partialPath)
+            try write(model, kind: kind, into: file)
+            if let optimizer { try write(optimizer.state, into: file) }
+            try extra(file)
+            try file.flush()
+            file.close()
+            try output.commit()
+        } catch {
+            output.discard()
+            throw error
+        }
+    }
+
+    /// The root attributes and `/params` of a model, into an open file.
+    public static func write(_ model: Model, kind: Kind, into file: H5File) throws {
+        try file.setAttribute("kd_kind", kind.rawValue)
+        try file.setAttribute("kd_version", Provenance.kdVersion)
+        try file.setAttribute("arch", model.architecture.jsonText)
+        try file.setAttribute("param_count", model.parameterCount)
+        try file.setAttribute("command_line", Provenance.commandLine)
+        try file.setAttribute("created", Provenance.timestamp)
+        let params = try file.root.createGroup("params")
+        for (name, p) in model.stateDict {
+            try params.writeDataset(name, p.value.data, shape: p.value.shape, deflate: 1, shuffle: true)
+        }
+    }
+
+    /// An optimizer's state under `/optimizer`, into an open file.
+    public static func write(_ state: OptimizerState, into file: H5File) throws {
+        let group = try file.root.createGroup("optimizer")
+        try group.setAttribute("kind", state.kind)
+        try group.setAttribute("steps", state.steps)
+        for (name, buffers) in state.buffers.sorted(by: { $0.key < $1.key }) {
+            let parameter = try group.createGroup(name)
+            for (buffer, t) in buffers.sorted(by: { $0.key < $1.key }) {
+                try parameter.writeDataset(buffer, t.data, shape: t.shape, deflate: 1, shuffle: true)
+            }
+        }
+    }
+
+    /// The architecture a model file was made with. Throws 65 when the file is not a kd model
+    /// or checkpoint.
+    public static func architecture(in file: H5File) throws -> Architecture {
+        let kind = try file.stringAttribute("kd_kind")
+        guard kind == Kind.model.rawValue || kind == Kind.checkpoint.rawValue else {
+            throw StageError.badData("\(file.path) is not a kd model or checkpoint (kd_kind is "
+                                     + (kind.map { "\"\($0)\"" } ?? "missing") + ")")
+        }
+        guard let text = try file.stringAttribute("arch") else {
+            throw StageError.badData("\(file.path) has no arch attribute")
+        }
+        do {
+            return try Architecture(jsonText: text)
+        } catch let error as ArchitectureFieldError {
+            throw StageError.badData("\(file.path): its arch attribute is not a valid architecture: \(error)")
+        }
+    }
+
+    /// Opens a model file and builds its model with the stored weights.
+    public static func load(path: String) throws -> Model {
+        let file = try H5File.open(path)
+        let model = try Model(try architecture(in: file))
+        try readParameters(into: model, from: file)
+        return model
+    }
+
+    /// Loads the weights of the file at `path` into `model`, refusing a file of another
+    /// architecture or with any parameter missing or of another shape.
+    public static func load(into model: Model, path: String) throws {
+        try load(into: model, from: try H5File.open(path))
+    }
+
+    /// As `load(into:path:)`, from an open file (a trainer reads its extras from the same file).
+    public static func load(into model: Model, from file: H5File) throws {
+        let stored = try architecture(in: file)
+        var expected = model.architecture
+        expected.name = stored.name   // a renamed copy of the same network is the same network
+        guard stored == expected else {
+            let detail = (try? firstMismatch(model, file)).flatMap { $0 }.map { ": \($0)" } ?? ""
+            throw StageError.badData("\(file.path) holds architecture \"\(stored.name)\" \(stored.jsonText), "
+                                     + "not the expected \"\(model.architecture.name)\" "
+                                     + "\(model.architecture.jsonText)\(detail)")
+        }
+        try readParameters(into: model, from: file)
+    }
+
+    /// The optimizer state stored in a checkpoint, or nil when the file has none.
+    public static func optimizerState(in file: H5File) throws -> OptimizerState? {
+        guard file.root.contains("optimizer") else { return nil }
+        let group = try file.root.openGroup("optimizer")
+        guard let kind = try group.stringAttribute("kind"), let steps = try group.intAttribute("steps") else {
+            throw StageError.badData("\(file.path): /optimizer lacks its kind or steps attribute")
+        }
+        var buffers: [String: [String: Tensor]] = [:]
+        for name in try group.memberNames() {
+            let parameter = try group.openGroup(name)
+            for buffer in try parameter.memberNames() {
+                let dataset = try parameter.openDataset(buffer)
+                buffers[name, default: [:]][buffer] = Tensor(shape: dataset.shape, data: try dataset.read(as: Float.self))
+            }
+        }
+        return OptimizerState(kind: kind, steps: steps, buffers: buffers)
+    }
+
+    /// Reads every state_dict entry of `model` from `/params`, after checking them all.
+    private static func readParameters(into model: Model, from file: H5File) throws {
+        if let problem = try firstMismatch(model, file) {
+            throw StageError.badData("\(file.path) does not fit architecture \"\(model.architecture.name)\": \(problem)")
+        }
+        let params = try file.root.openGroup("params")
+        for (name, p) in model.stateDict {
+            p.value.data = try params.openDataset(name).read(as: Float.self)
+        }
+    }
+
+    /// The first parameter that is missing, extra or of another shape, described; nil if none.
+    private static func firstMismatch(_ model: Model, _ file: H5File) throws -> String? {
+        guard file.root.contains("params") else { return "it has no /params group" }
+        let params = try file.root.openGroup("params")
+        let state = model.stateDict
+        for (name, p) in state {
+            guard params.contains(name) else { return "parameter \(name) is missing (no /params/\(name))" }
+            let shape = try params.openDataset(name).shape
+            if shape != p.value.shape {
+                return "parameter \(name) has shape \(shape) in the file but \(p.value.shape) in the model"
+            }
+        }
+        let known = Set(state.map(\.0))
+        if let stray = try params.memberNames().first(where: { !known.contains($0) }) {
+            return "the file has /params/\(stray), which the model does not"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,134 @@
+import KDCore
+
+/// One row of a model's layer table: a layer that computes (not a container), its state_dict
+/// path (`features.0`), its label, its per-sample output shape and the parameters it owns.
+/// A residual block adds a row of its own for the sum.
+public struct LayerRow: Equatable, Sendable {
+    public var path: String
+    public var label: String
+    public var outputShape: [Int]
+    public var parameterCount: Int
+}
+
+/// The layers an architecture describes, built with their state_dict names and checked shape
+/// by shape from the input to the output (weights left at zero: `Model` initializes them).
+/// Each layer's input size comes from its predecessor's output, so an architecture gives only
+/// output sizes. Cost: allocating the weights; no arithmetic on them.
+struct ModelGraph {
+    let trunk: Sequential
+    let head: Linear?
+    let rows: [LayerRow]
+    /// The dense feature (the trunk's output, the head's input) and the output, per sample.
+    let featureWidth: Int
+    let outputWidth: Int
+    let dropouts: [Dropout]
+
+    /// Throws `StageError` 65 naming the architecture, and the field or layer at fault.
+    init(_ architecture: Architecture) throws {
+        let name = architecture.name
+        do {
+            try architecture.validate()
+        } catch let error as ArchitectureFieldError {
+            throw StageError.badData("architecture \(name): \(error)")
+        }
+        var builder = Builder(architecture: name)
+        let (trunk, feature) = try builder.sequence(architecture.layerList, prefix: "", input: architecture.input)
+        guard feature.count == 1 else {
+            throw StageError.badData("architecture \(name): the body ends in shape \(feature), not a flat vector; "
+                                     + "end the layer list with globalavgpool and flatten")
+        }
+        self.trunk = trunk
+        featureWidth = feature[0]
+        if let spec = architecture.head {
+            let head = Linear(inFeatures: featureWidth, outFeatures: spec.out, bias: spec.bias)
+            builder.rows.append(LayerRow(path: spec.name, label: head.label, outputShape: [spec.out],
+                                         parameterCount: head.weight.value.count + (head.bias?.value.count ?? 0)))
+            self.head = head
+            outputWidth = spec.out
+        } else {
+            head = nil
+            outputWidth = featureWidth
+        }
+        rows = builder.rows
+        dropouts = builder.dropouts
+    }
+
+    private struct Builder {
+        let architecture: String
+        var rows: [LayerRow] = []
+        var dropouts: [Dropout] = []
+
+        init(architecture: String) { self.architecture = architecture }
+
+        /// A Sequential of `list`, whose children are named `prefix.<name or index>`.
+        mutating func sequence(_ list: [LayerSpec], prefix: String, input: [Int]) throws -> (Sequential, [Int]) {
+            var shape = input
+            var children: [(String, any Layer)] = []
+            for (index, spec) in list.enumerated() {
+                let name = spec.name ?? String(index)
+                let (layer, out) = try build(spec, path: prefix.isEmpty ? name : prefix + "." + name, input: shape)
+                children.append((name, layer))
+                shape = out
+            }
+            return (Sequential(children), shape)
+        }
+
+        mutating func build(_ spec: LayerSpec, path: String, input: [Int]) throws -> (any Layer, [Int]) {
+            func fail(_ problem: String) -> StageError {
+                StageError.badData("architecture \(architecture): layer \(path) (\(spec.typeName)) \(problem)")
+            }
+            func channels() throws -> Int {
+                guard input.count == 3 else { throw fail("needs an image input [C, H, W], got \(input)") }
+                return input[0]
+            }
+            let layer: any Layer
+            switch spec.kind {
+            case .conv(let out, let kernel, let stride, let padding, let bias):
+                layer = Conv2d(inChannels: try channels(), outChannels: out, kernel: kernel,
+                               stride: stride, padding: padding, bias: bias)
+            case .batchNorm:
+                layer = BatchNorm2d(channels: try channels())
+            case .relu:
+                layer = ReLU()
+            case .maxPool(let kernel, let stride):
+                layer = MaxPool2d(kernel: kernel, stride: stride)
+            case .avgPool(let kernel, let stride):
+                layer = AvgPool2d(kernel: kernel, stride: stride)
+            case .globalAvgPool:
+                layer = GlobalAvgPool()
+            case .flatten:
+                layer = Flatten()
+            case .linear(let out, let bias):
+                guard input.count == 1 else { throw fail("needs a flat input [D], got \(input); add a flatten before it") }
+                layer = Linear(inFeatures: input[0], outFeatures: out, bias: bias)
+            case .dropout(let p):
+                let dropout = Dropout(p: Float(p), seed: 0)
+                dropouts.append(dropout)
+                layer = dropout
+            case .sequential(let list):
+                return try sequence(list, prefix: path, input: input)
+            case .residual(let body, let shortcut):
+                let (bodyLayer, _) = try sequence(body, prefix: path, input: input)
+                let shortcutLayer = try shortcut.map { try sequence($0, prefix: path + ".shortcut", input: input).0 }
+                let block = Residual(body: bodyLayer, shortcut: shortcutLayer)
+                let out = try outputShape(of: block, input: input, fail)
+                rows.append(LayerRow(path: path, label: "Residual sum", outputShape: out, parameterCount: 0))
+                return (block, out)
+            }
+            let out = try outputShape(of: layer, input: input, fail)
+            rows.append(LayerRow(path: path, label: layer.label, outputShape: out,
+                                 parameterCount: layer.namedParameters.reduce(0) { $0 + $1.1.value.count }))
+            return (layer, out)
+        }
+
+        private func outputShape(of layer: any Layer, input: [Int], _ fail: (String) -> StageError) throws -> [Int] {
+            do {
+                let out = try layer.outputShape(for: input)
+                guard out.allSatisfy({ $0 > 0 }) else { throw fail("gives an empty output \(out) from input \(input)") }
+                return out
+            } catch let error as ShapeError {
+                throw fail("cannot take its input: \(error.description)")
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import NeuralNet
+import Testing
+
+/// `kd bench` through the real binary: the line compare.sh reads, in the anchor's format.
+@Suite struct BenchTests {
+    /// "small    params=    24,458 train batch=  16     123.4 img/s"
+    private func expectAnchorLine(_ line: String, name: String, mode: String, batch: Int) throws {
+        let params = try Model(ArchitectureCatalog.preset(name)!).parameterCount
+        let prefix = name.padding(toLength: 8, withPad: " ", startingAt: 0)
+            + " params=" + String(repeating: " ", count: 10 - ModelSummary.grouped(params).count)
+            + ModelSummary.grouped(params) + " " + mode.padding(toLength: 5, withPad: " ", startingAt: 0)
+            + " batch=" + String(format: "%4d", batch) + " "
+        #expect(line.hasPrefix(prefix), "\(line)")
+        let rate = line.dropFirst(prefix.count)
+        #expect(rate.hasSuffix(" img/s"))
+        let number = rate.dropLast(" img/s".count)
+        #expect(number.count == 9 || number.trimmingCharacters(in: .whitespaces).count > 9)
+        #expect(Double(number.trimmingCharacters(in: .whitespaces)).map { $0 > 0 } == true, "\(line)")
+        #expect(number.trimmingCharacters(in: .whitespaces).split(separator: ".").last?.count == 1)
+    }
+
+    @Test(arguments: ["train", "infer"])
+    func printsOneLineInTheAnchorsForm(mode: String) throws {
+        let r = try KDProcess.run(["bench", "--arch", "small", "--mode", mode, "--batch", "16",
+                                   "--seconds", "0.2", "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 1)
+        try expectAnchorLine(String(lines.first ?? ""), name: "small", mode: mode, batch: 16)
+    }
+
+    @Test func defaultsRunTheBriefsCommand() throws {
+        let r = try KDProcess.run(["bench", "--arch", "small", "--seconds", "0.2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try expectAnchorLine(r.stdout.trimmingCharacters(in: .newlines), name: "small", mode: "train", batch: 128)
+    }
+
+    @Test func badSettingsAreUsageErrors() throws {
+        for (args, message) in [(["--mode", "fit"], "--mode must be train or infer"),
+                                (["--batch", "0"], "--batch must be at least 1"),
+                                (["--threads", "0"], "--threads must be at least 1")] {
+            let r = try KDProcess.run(["bench", "--arch", "small", "--seconds", "0.1"] + args)
+            #expect(r.status == 64)
+            #expect(r.stderr.contains(message), "\(r.stderr)")
+        }
+        let unknown = try KDProcess.run(["bench", "--arch", "nope"])
+        #expect(unknown.status == 64)
+    }
+}

@@ -1,0 +1,217 @@
+import NeuralNet
+import Testing
+
+/// One convolution setting to check, with a batch and image size that select its code path:
+/// several images per matrix product (small planes), one image per product (planes of 2,048
+/// positions or more), and a last group smaller than the others.
+struct ConvCase: Sendable, CustomTestStringConvertible {
+    var kernel: Int, stride: Int, padding: Int, bias: Bool
+    var batch: Int, size: Int, inChannels = 2, outChannels = 3
+    var testDescription: String {
+        "\(kernel)×\(kernel) s\(stride) p\(padding)\(bias ? "" : " no bias") batch \(batch) \(size)×\(size)"
+    }
+}
+
+@Suite struct LayerGradientTests {
+    static let convCases: [ConvCase] = [
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 6),
+        ConvCase(kernel: 3, stride: 1, padding: 0, bias: false, batch: 2, size: 6),
+        ConvCase(kernel: 3, stride: 2, padding: 1, bias: true, batch: 2, size: 7),
+        ConvCase(kernel: 3, stride: 2, padding: 0, bias: false, batch: 2, size: 8),
+        ConvCase(kernel: 1, stride: 1, padding: 0, bias: true, batch: 2, size: 5),
+        ConvCase(kernel: 1, stride: 2, padding: 0, bias: false, batch: 2, size: 6),
+        ConvCase(kernel: 1, stride: 1, padding: 1, bias: true, batch: 2, size: 4),
+        // 32×32 planes: two images per product, batch 3 leaves a group of one.
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 3, size: 32),
+        // 48×48 planes: one image per product, written straight into the output.
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 48),
+        ConvCase(kernel: 1, stride: 1, padding: 0, bias: true, batch: 2, size: 48),
+    ]
+
+    @Test(arguments: convCases)
+    func convolution(_ c: ConvCase) {
+        var rng = RandomState(seed: 1)
+        let conv = Conv2d(inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
+                          stride: c.stride, padding: c.padding, bias: c.bias)
+        randomizeParameters(conv, &rng)
+        let x = randomTensor([c.batch, c.inChannels, c.size, c.size], &rng)
+        #expect(conv.namedParameters.map(\.0) == (c.bias ? ["weight", "bias"] : ["weight"]))
+        #expect(gradientDisagreements(of: conv, at: x, mode: .training) == [])
+    }
+
+    @Test(arguments: [Mode.training, Mode.inference])
+    func batchNorm(_ mode: Mode) {
+        var rng = RandomState(seed: 2)
+        let bn = BatchNorm2d(channels: 3)
+        randomizeParameters(bn, &rng)
+        let x = randomTensor([4, 3, 3, 3], &rng, scale: 2)
+        #expect(gradientDisagreements(of: bn, at: x, mode: mode) == [])
+    }
+
+    @Test func relu() {
+        var rng = RandomState(seed: 3)
+        // Values at least 0.1 away from the kink, so ±step never crosses it.
+        var x = randomTensor([2, 3, 4, 4], &rng)
+        x.data = x.data.map { $0 < 0 ? $0 - 0.1 : $0 + 0.1 }
+        #expect(gradientDisagreements(of: ReLU(), at: x, mode: .training) == [])
+    }
+
+    /// Distinct values 0.05 apart, shuffled: ±step never changes which value is a window's maximum.
+    private func distinctValues(_ shape: [Int], _ rng: inout RandomState) -> Tensor {
+        var values = (0..<shape.reduce(1, *)).map { Float($0) * 0.05 }
+        for i in values.indices.reversed() { values.swapAt(i, rng.nextInt(below: i + 1)) }
+        return Tensor(shape: shape, data: values)
+    }
+
+    @Test(arguments: [(2, 2), (3, 2), (3, 1)])
+    func maxPool(kernel: Int, stride: Int) {
+        var rng = RandomState(seed: 4)
+        let x = distinctValues([2, 2, 7, 7], &rng)
+        #expect(gradientDisagreements(of: MaxPool2d(kernel: kernel, stride: stride), at: x, mode: .training) == [])
+    }
+
+    @Test func maxPoolRoutesTiesToTheFirstMaximum() {
+        let pool = MaxPool2d(kernel: 2)
+        let x = Tensor(shape: [1, 1, 2, 2], data: [5, 5, 5, 5])
+        #expect(pool.forward(x, mode: .training).data == [5])
+        #expect(pool.backward(Tensor(shape: [1, 1, 1, 1], data: [1])).data == [1, 0, 0, 0])
+    }
+
+    @Test(arguments: [(2, 2), (3, 2), (3, 1)])
+    func averagePool(kernel: Int, stride: Int) {
+        var rng = RandomState(seed: 5)
+        let x = randomTensor([2, 2, 7, 7], &rng)
+        #expect(gradientDisagreements(of: AvgPool2d(kernel: kernel, stride: stride), at: x, mode: .training) == [])
+    }
+
+    @Test func globalAveragePool() {
+        var rng = RandomState(seed: 6)
+        let pool = GlobalAvgPool()
+        let x = randomTensor([2, 3, 5, 5], &rng)
+        #expect(pool.forward(x, mode: .training).shape == [2, 3, 1, 1])
+        #expect(gradientDisagreements(of: pool, at: x, mode: .training) == [])
+    }
+
+    @Test func flatten() {
+        var rng = RandomState(seed: 7)
+        let x = randomTensor([2, 3, 2, 2], &rng)
+        let flatten = Flatten()
+        #expect(flatten.forward(x, mode: .training).shape == [2, 12])
+        #expect(gradientDisagreements(of: flatten, at: x, mode: .training) == [])
+    }
+
+    @Test(arguments: [true, false])
+    func linear(bias: Bool) {
+        var rng = RandomState(seed: 8)
+        let linear = Linear(inFeatures: 6, outFeatures: 4, bias: bias)
+        randomizeParameters(linear, &rng)
+        #expect(gradientDisagreements(of: linear, at: randomTensor([3, 6], &rng), mode: .training) == [])
+    }
+
+    @Test func dropoutWithAFixedMask() {
+        var rng = RandomState(seed: 9)
+        let dropout = Dropout(p: 0.3, seed: 11)
+        let start = dropout.rng
+        let x = randomTensor([4, 50], &rng)
+        // Every forward starts from the same generator state, so every forward draws the same mask.
+        #expect(gradientDisagreements(of: dropout, at: x, mode: .training, prepare: { dropout.rng = start }) == [])
+        dropout.rng = start
+        let y = dropout.forward(x, mode: .training)
+        let kept = zip(x.data, y.data).filter { $0.1 != 0 }
+        #expect(kept.allSatisfy { abs($0.1 - $0.0 / 0.7) <= 1e-6 * abs($0.0) })
+        #expect((100...180).contains(kept.count), "about 70% of 200 values survive, got \(kept.count)")
+        #expect(dropout.forward(x, mode: .inference) == x)
+    }
+
+    @Test func dropoutMasksFollowTheGeneratorState() {
+        let dropout = Dropout(p: 0.5, seed: 3)
+        let x = Tensor(shape: [1, 64], repeating: 1)
+        let saved = dropout.rng
+        let first = dropout.forward(x, mode: .training)
+        let second = dropout.forward(x, mode: .training)
+        #expect(first != second)
+        dropout.rng = saved
+        #expect(dropout.forward(x, mode: .training) == first)
+    }
+
+    @Test func residualWithIdentityShortcut() {
+        var rng = RandomState(seed: 10)
+        let block = Residual(body: Sequential([
+            ("conv1", Conv2d(inChannels: 3, outChannels: 3, kernel: 3, padding: 1, bias: false)),
+            ("bn1", BatchNorm2d(channels: 3)),
+        ]), shortcut: nil)
+        randomizeParameters(block, &rng)
+        #expect(block.namedParameters.map(\.0) == ["conv1.weight", "bn1.weight", "bn1.bias"])
+        #expect(gradientDisagreements(of: block, at: randomTensor([2, 3, 5, 5], &rng), mode: .training) == [])
+    }
+
+    @Test func residualWithProjectionShortcut() throws {
+        var rng = RandomState(seed: 11)
+        let block = Residual(
+            body: Sequential([
+                ("conv1", Conv2d(inChannels: 2, outChannels: 4, kernel: 3, stride: 2, padding: 1, bias: false)),
+                ("bn1", BatchNorm2d(channels: 4)),
+            ]),
+            shortcut: Sequential([Conv2d(inChannels: 2, outChannels: 4, kernel: 1, stride: 2, bias: false),
+                                  BatchNorm2d(channels: 4)]))
+        randomizeParameters(block, &rng)
+        #expect(block.namedParameters.map(\.0)
+                == ["conv1.weight", "bn1.weight", "bn1.bias", "shortcut.0.weight", "shortcut.1.weight", "shortcut.1.bias"])
+        #expect(block.namedBuffers.map(\.0)
+                == ["bn1.running_mean", "bn1.running_var", "shortcut.1.running_mean", "shortcut.1.running_var"])
+        #expect(try block.outputShape(for: [2, 6, 6]) == [4, 3, 3])
+        #expect(gradientDisagreements(of: block, at: randomTensor([2, 2, 6, 6], &rng), mode: .training) == [])
+    }
+
+    /// conv-BN-ReLU-pool twice, global pool, linear, softmax cross-entropy: the whole chain.
+    @Test func smallNetworkEndToEnd() {
+        var rng = RandomState(seed: 12)
+        let net = Sequential([
+            ("features", Sequential([
+                Conv2d(inChannels: 3, outChannels: 4, kernel: 3, padding: 1), BatchNorm2d(channels: 4), ReLU(),
+                MaxPool2d(kernel: 2),
+                Conv2d(inChannels: 4, outChannels: 6, kernel: 3, stride: 2, padding: 1), BatchNorm2d(channels: 6), ReLU(),
+                GlobalAvgPool(), Flatten(),
+            ])),
+            ("classifier", Linear(inFeatures: 6, outFeatures: 5)),
+        ])
+        randomizeParameters(net, &rng)
+        #expect(net.namedParameters.first?.0 == "features.0.weight")
+        #expect(net.namedParameters.last?.0 == "classifier.bias")
+        let labels = [0, 3, 1, 4]
+        let problems = gradientDisagreements(
+            of: net, at: randomTensor([4, 3, 8, 8], &rng), mode: .training, step: 1e-3,
+            loss: { y in
+                let (loss, grad) = softmaxCrossEntropy(logits: y, labels: labels)
+                return (Double(loss), grad)
+            })
+        #expect(problems == [])
+    }
+
+    @Test func shapesAreCheckedWithClearMessages() throws {
+        let conv = Conv2d(inChannels: 3, outChannels: 8, kernel: 3)
+        #expect(try conv.outputShape(for: [3, 32, 32]) == [8, 30, 30])
+        #expect(try Conv2d(inChannels: 3, outChannels: 8, kernel: 3, stride: 2, padding: 1).outputShape(for: [3, 32, 32]) == [8, 16, 16])
+        let error = #expect(throws: ShapeError.self) { try conv.outputShape(for: [4, 32, 32]) }
+        #expect(error?.description.contains("[3, H, W]") == true)
+        #expect(throws: ShapeError.self) { try MaxPool2d(kernel: 2).outputShape(for: [3, 1, 1]) }
+        #expect(throws: ShapeError.self) { try Linear(inFeatures: 4, outFeatures: 2).outputShape(for: [5]) }
+        #expect(try Sequential([Conv2d(inChannels: 3, outChannels: 8, kernel: 3, padding: 1), MaxPool2d(kernel: 2),
+                                GlobalAvgPool(), Flatten(), Linear(inFeatures: 8, outFeatures: 10)])
+            .outputShape(for: [3, 32, 32]) == [10])
+    }
+
+    /// The same work twice on the same thread count gives the same bits.
+    @Test func resultsAreDeterministic() {
+        func run() -> [Float] {
+            var rng = RandomState(seed: 13)
+            let net = Sequential([Conv2d(inChannels: 3, outChannels: 16, kernel: 3, padding: 1), BatchNorm2d(channels: 16),
+                                  ReLU(), MaxPool2d(kernel: 2), GlobalAvgPool(), Flatten(), Linear(inFeatures: 16, outFeatures: 10)])
+            randomizeParameters(net, &rng)
+            let y = net.forward(randomTensor([8, 3, 32, 32], &rng), mode: .training)
+            let dx = net.backward(softmaxCrossEntropy(logits: y, labels: Array(0..<8)).grad)
+            return y.data + dx.data + net.namedParameters.flatMap { $0.1.grad.data }
+        }
+        #expect(run() == run())
+    }
+}
