@@ -28,7 +28,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "KDCore"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "CHDF5", "KDCore"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "KDCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "HDF5", "KDCore"],
                     resources: [.copy("Fixtures")]),

@@ -37,11 +37,11 @@ public struct CIFARDecoder {
             // Check every file's size first: the split's record count fixes the dataset shape.
             var total = 0
             for name in recordFiles {
-                total += try recordCount(files, name)
+                total += try recordCount(files, name, split: split)
             }
             let writer = try store.beginSplit(split, count: total, sourceShape: Self.imageShape, coarseLabels: isCIFAR100)
             for name in recordFiles {
-                let bytes = try files.read(name, expected: "a \(formatName) record file of the \(split) split")
+                let bytes = try files.read(name, expected: recordFile(split))
                 try decodeRecords(bytes, from: files.describe(name), into: writer)
             }
             try writer.finish()
@@ -50,11 +50,13 @@ public struct CIFARDecoder {
     }
 
     /// Records in record file `name`, from its size, which must be a whole number of records.
-    private func recordCount(_ files: SourceFiles, _ name: String) throws -> Int {
-        let size = try files.size(of: name, expected: "a \(formatName) record file")
+    private func recordCount(_ files: SourceFiles, _ name: String, split: String) throws -> Int {
+        let size = try files.size(of: name, expected: recordFile(split))
         let (records, extra) = size.quotientAndRemainder(dividingBy: recordBytes)
         guard size > 0, extra == 0 else {
-            let problem = size == 0 ? "is empty" : "has \(size) bytes: \(records) whole records and \(extra) bytes left over"
+            let problem = size == 0
+                ? "is empty"
+                : "has \(size) bytes: \(records) whole records and \(extra) byte\(extra == 1 ? "" : "s") left over"
             throw StageError.badData(
                 "\(files.describe(name)) \(problem); expected a whole number of \(recordBytes)-byte \(formatName) records "
                 + "(\(labelBytes) label byte\(labelBytes == 1 ? "" : "s") + 3072 pixel bytes). The file is truncated or "
@@ -62,6 +64,8 @@ public struct CIFARDecoder {
         }
         return records
     }
+
+    private func recordFile(_ split: String) -> String { "a \(formatName) record file of the \(split) split" }
 
     private func decodeRecords(_ bytes: [UInt8], from location: String, into writer: SplitWriter) throws {
         let fineLimit = isCIFAR100 ? 100 : 10

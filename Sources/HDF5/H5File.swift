@@ -82,10 +82,16 @@ public final class H5File {
         try h5Check(H5Fflush(try openID(), H5F_SCOPE_GLOBAL), .ioErr, file: path, path: "/", "cannot flush file")
     }
 
-    /// Closes the file. Objects still open from it stay usable until they go away (HDF5 closes
-    /// the file for real when its last object is closed). Calling it twice is harmless.
+    /// Writes everything to disk and closes the file, so that it is complete on disk when this
+    /// returns (before a stage renames `<out>.partial` into place). Objects still open from it
+    /// stay usable until they go away (HDF5 closes the file for real with the last of them).
+    /// Calling it twice is harmless.
     public func close() {
-        if id >= 0 { H5Fclose(id) }
+        if id >= 0 {
+            ensureLibraryReady()
+            H5Fflush(id, H5F_SCOPE_LOCAL)
+            H5Fclose(id)
+        }
         id = -1
     }
 

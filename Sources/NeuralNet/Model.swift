@@ -18,6 +18,8 @@ public final class Model: Layer {
     public let featureWidth: Int
     /// Width of the output.
     public let outputWidth: Int
+    /// The dropout layers, in order: a trainer saves and restores their generators (`rng`).
+    public let dropouts: [Dropout]
 
     /// Builds the layers and draws the initial weights from `RandomState(seed:)` in state_dict
     /// order; dropout layers then get their own generators from the same stream.
@@ -30,9 +32,10 @@ public final class Model: Layer {
         rows = graph.rows
         featureWidth = graph.featureWidth
         outputWidth = graph.outputWidth
+        dropouts = graph.dropouts
         var rng = RandomState(seed: seed)
         Initialization.pyTorchDefaults(parameters: namedParameters, buffers: namedBuffers, rng: &rng)
-        for dropout in graph.dropouts { dropout.rng = RandomState(seed: rng.next()) }
+        for dropout in dropouts { dropout.rng = RandomState(seed: rng.next()) }
     }
 
     public var label: String { "Model(\(architecture.name))" }

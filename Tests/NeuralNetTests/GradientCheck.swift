@@ -29,24 +29,30 @@ private func entriesToCheck(count: Int, limit: Int, _ rng: inout RandomState) ->
     count <= limit ? Array(0..<count) : (0..<limit).map { _ in rng.nextInt(below: count) }
 }
 
-/// Compares analytic with numeric gradients; returns one line per entry that disagrees by more
-/// than 1% of itself plus 0.2% of the largest analytic value of its tensor.
-private func disagreements(_ what: String, analytic: [Float], numeric: [(Int, Double)]) -> [String] {
-    let scale = max(1e-3, analytic.map { abs($0) }.max() ?? 0)
-    return numeric.compactMap { index, value in
+/// Compares analytic gradients with difference quotients (one list per entry, one quotient per
+/// step size). An entry agrees when some quotient is within 1% of the analytic value plus 0.2%
+/// of the largest analytic value of its tensor. Returns a line per entry that disagrees.
+private func disagreements(_ what: String, analytic: [Float], numeric: [(Int, [Double])]) -> [String] {
+    let scale = Double(max(1e-3, analytic.map { abs($0) }.max() ?? 0))
+    return numeric.compactMap { index, quotients in
         let a = Double(analytic[index])
-        let allowed = 1e-2 * abs(a) + 2e-3 * Double(scale)
-        return abs(a - value) <= allowed ? nil : "\(what)[\(index)]: analytic \(a), numeric \(value)"
+        let allowed = 1e-2 * abs(a) + 2e-3 * scale
+        return quotients.contains { abs(a - $0) <= allowed } ? nil
+            : "\(what)[\(index)]: analytic \(a), numeric \(quotients)"
     }
 }
 
 /// Checks the input gradient and every parameter gradient of `layer` at input `x` in `mode`.
-/// `prepare` runs before every forward (a dropout layer resets its generator there, so every
-/// forward draws the same mask). `loss` maps the output to a loss and its gradient.
-/// Returns the disagreements, empty when the layer's backward is right.
+///
+/// Inputs are perturbed by each of `steps`, parameters by each of `parameterSteps` (default:
+/// `steps`). One step suffices for a single layer. A deep chain needs several: a large step can
+/// straddle a ReLU or max-pool kink and a small one drowns in Float rounding, but a wrong
+/// backward disagrees at every step. `prepare` runs before every forward (a dropout layer resets
+/// its generator there, so every forward draws the same mask). `loss` maps the output to a loss
+/// and its gradient. Returns the disagreements, empty when the layer's backward is right.
 func gradientDisagreements(
-    of layer: any Layer, at x: Tensor, mode: Mode, step: Float = 1e-2, entries: Int = 48,
-    prepare: () -> Void = {}, loss: ((Tensor) -> (Double, Tensor))? = nil
+    of layer: any Layer, at x: Tensor, mode: Mode, steps: [Float] = [1e-2], parameterSteps: [Float]? = nil,
+    entries: Int = 48, prepare: () -> Void = {}, loss: ((Tensor) -> (Double, Tensor))? = nil
 ) -> [String] {
     var rng = RandomState(seed: 99)
     prepare()
@@ -63,27 +69,34 @@ func gradientDisagreements(
         prepare()
         return lossOf(layer.forward(x, mode: mode)).0
     }
+    /// The central difference quotient of the loss as `set` moves one value by ±step.
+    func quotient(_ step: Float, _ set: (Float) -> Float) -> Double {
+        let plus = set(step), up = lossAt(x)
+        let minus = set(-step), down = lossAt(x)
+        _ = set(0)
+        return (up - down) / Double(plus - minus)
+    }
     var problems: [String] = []
-    var numeric: [(Int, Double)] = []
+    var numeric: [(Int, [Double])] = []
     for i in entriesToCheck(count: x.count, limit: entries, &rng) {
-        var plus = x, minus = x
-        plus.data[i] += step
-        minus.data[i] -= step
-        numeric.append((i, (lossAt(plus) - lossAt(minus)) / Double(plus.data[i] - minus.data[i])))
+        numeric.append((i, steps.map { step in
+            var plus = x, minus = x
+            plus.data[i] += step
+            minus.data[i] -= step
+            return (lossAt(plus) - lossAt(minus)) / Double(plus.data[i] - minus.data[i])
+        }))
     }
     problems += disagreements("input", analytic: dx.data, numeric: numeric)
     for ((name, p), analytic) in zip(layer.namedParameters, parameterGrads) {
         numeric = []
         for i in entriesToCheck(count: p.value.count, limit: entries, &rng) {
             let original = p.value.data[i]
-            p.value.data[i] = original + step
-            let up = lossAt(x)
-            let plus = p.value.data[i]
-            p.value.data[i] = original - step
-            let down = lossAt(x)
-            let minus = p.value.data[i]
-            p.value.data[i] = original
-            numeric.append((i, (up - down) / Double(plus - minus)))
+            numeric.append((i, (parameterSteps ?? steps).map { step in
+                quotient(step) { offset in
+                    p.value.data[i] = original + offset
+                    return p.value.data[i]
+                }
+            }))
         }
         problems += disagreements(name, analytic: analytic, numeric: numeric)
     }
@@ -94,12 +107,12 @@ func gradientDisagreements(
 func lossGradientDisagreements(at x: Tensor, step: Float = 1e-2,
                                _ loss: (Tensor) -> (loss: Float, grad: Tensor)) -> [String] {
     let analytic = loss(x).grad
-    var numeric: [(Int, Double)] = []
+    var numeric: [(Int, [Double])] = []
     for i in 0..<x.count {
         var plus = x, minus = x
         plus.data[i] += step
         minus.data[i] -= step
-        numeric.append((i, Double(loss(plus).loss - loss(minus).loss) / Double(plus.data[i] - minus.data[i])))
+        numeric.append((i, [Double(loss(plus).loss - loss(minus).loss) / Double(plus.data[i] - minus.data[i])]))
     }
     return disagreements("input", analytic: analytic.data, numeric: numeric)
 }

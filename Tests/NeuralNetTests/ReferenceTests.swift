@@ -38,11 +38,13 @@ import Testing
     }
 
     /// The largest difference relative to the largest reference magnitude, which must stay ≤ 1e-4.
+    /// The magnitude counts as at least 1e-3 (gradients here are 1e-2 and more), because the
+    /// bias of a convolution followed by BatchNorm has a gradient of zero up to rounding.
     func relativeError(_ actual: Tensor, _ expected: Stored) -> Double {
         #expect(actual.shape == expected.shape)
         let scale = expected.data.map(abs).max() ?? 0
         let worst = zip(actual.data, expected.data).map { abs(Double($0) - $1) }.max() ?? 0
-        return worst / max(scale, 1e-30)
+        return worst / max(scale, 1e-3)
     }
 
     @Test func smallStackMatchesPyTorch() throws {

@@ -1,0 +1,52 @@
+import Foundation
+
+/// One row of a run's `metrics.csv`: what an epoch did. Accuracies are fractions in [0, 1];
+/// a value that was not measured (no validation split) is left empty.
+public struct EpochMetrics: Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double?
+    public var validationAccuracy: Double?
+    public var testAccuracy: Double?
+    public var learningRate: Double
+    public var imagesPerSecond: Double
+    public var seconds: Double
+
+    public static let header = "epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,learning_rate,images_per_second,seconds"
+
+    public var csvRow: String {
+        func opt(_ v: Double?) -> String { v.map { String(format: "%.6f", $0) } ?? "" }
+        return "\(epoch),\(String(format: "%.6f", trainLoss)),\(opt(trainAccuracy)),\(opt(validationAccuracy)),"
+            + "\(opt(testAccuracy)),\(String(format: "%.8g", learningRate)),\(String(format: "%.1f", imagesPerSecond)),"
+            + String(format: "%.2f", seconds)
+    }
+
+    /// The epoch number of a CSV row, nil for the header or a broken line.
+    static func epoch(ofRow row: Substring) -> Int? {
+        row.split(separator: ",", maxSplits: 1).first.flatMap { Int($0) }
+    }
+}
+
+/// `metrics.csv` of a run: rewritten whole (it is small) through a rename at every epoch, so it
+/// always matches the checkpoints; on resume, rows past the resumed epoch are dropped and the
+/// resumed epoch's row is restored from its checkpoint if it never reached the file.
+struct MetricsFile {
+    let path: String
+    private(set) var rows: [String] = []
+
+    init(path: String, resumingAt epoch: Int, checkpointRow: String?) {
+        self.path = path
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        var kept: [Int: String] = [:]
+        for line in text.split(separator: "\n") {
+            if let e = EpochMetrics.epoch(ofRow: line), e <= epoch { kept[e] = String(line) }
+        }
+        if epoch > 0, kept[epoch] == nil, let checkpointRow { kept[epoch] = checkpointRow }
+        rows = kept.keys.sorted().map { kept[$0]! }
+    }
+
+    mutating func append(_ row: String) throws {
+        rows.append(row)
+        try RunDirectory.writeAtomically(([EpochMetrics.header] + rows).joined(separator: "\n") + "\n", to: path)
+    }
+}

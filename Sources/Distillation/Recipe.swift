@@ -1,0 +1,149 @@
+import Foundation
+import KDCore
+import NeuralNet
+
+/// How a network is trained: every setting of `kd train` (and later `kd distill`) that changes
+/// the result, as one value that a run directory records and compares. Readable from a JSON
+/// recipe file (keys as the properties below, e.g. `{"epochs": 10, "learningRate": 0.05}`);
+/// flags given on the command line override the file. Cost: none worth naming.
+public struct Recipe: Codable, Equatable, Sendable {
+    public var epochs = 10
+    public var batchSize = 128
+    /// "sgd" or "adam".
+    public var optimizer = "sgd"
+    public var learningRate = 0.05
+    public var momentum = 0.9
+    public var nesterov = false
+    public var weightDecay = 5e-4
+    /// "constant", "step" or "cosine"; applied per epoch.
+    public var schedule = "cosine"
+    /// Epochs between decays of the step schedule.
+    public var stepSize = 30
+    /// Factor of each step decay.
+    public var gamma = 0.1
+    /// Where the cosine schedule ends.
+    public var minLearningRate = 0.0
+    /// Epochs of linear warm-up before the schedule.
+    public var warmupEpochs = 0
+    public var seed: UInt64 = 0
+    /// Random crop with 4-pixel zero padding plus horizontal flip.
+    public var augment = false
+    /// Training images held out (a seeded random subset) to measure validation accuracy.
+    public var valSplit = 0
+    /// Train on the first N training images only (quick runs); nil for all.
+    public var limit: Int?
+
+    public init() {}
+
+    /// Zero padding of the augmentation's random crop (the CIFAR standard).
+    public static let cropPadding = 4
+
+    /// Reads a recipe file; missing keys keep their defaults. 66 when missing, 65 when invalid.
+    public static func load(path: String) throws -> Recipe {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StageError.noInput("\(path): no such recipe file")
+        }
+        do {
+            return try JSONDecoder().decode(Partial.self, from: data).recipe
+        } catch let error as DecodingError {
+            throw StageError.badData("\(path): not a valid recipe: \(Self.describe(error))")
+        }
+    }
+
+    /// The recipe as JSON text with sorted keys: stable, so two runs compare as text.
+    public var jsonText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Throws 64 for settings that cannot work, before any work is done.
+    public func validate() throws {
+        func require(_ ok: Bool, _ message: String) throws { if !ok { throw StageError.usage(message) } }
+        try require(epochs >= 1, "epochs must be at least 1, got \(epochs)")
+        try require(batchSize >= 2, "batch size must be at least 2 (BatchNorm needs two images), got \(batchSize)")
+        try require(["sgd", "adam"].contains(optimizer), "optimizer must be sgd or adam, got \"\(optimizer)\"")
+        try require(["constant", "step", "cosine"].contains(schedule),
+                    "schedule must be constant, step or cosine, got \"\(schedule)\"")
+        try require(learningRate > 0, "learning rate must be positive, got \(learningRate)")
+        try require(stepSize >= 1, "step size must be at least 1 epoch, got \(stepSize)")
+        try require(warmupEpochs >= 0 && warmupEpochs < epochs,
+                    "warm-up must be between 0 and epochs − 1, got \(warmupEpochs)")
+        try require(valSplit >= 0, "validation split must not be negative, got \(valSplit)")
+        try require(limit.map { $0 >= 2 } ?? true, "limit must be at least 2 images, got \(limit ?? 0)")
+    }
+
+    /// The learning rate of each epoch (counted from 0).
+    public var learningRateSchedule: LearningRateSchedule {
+        let shape: LearningRateSchedule.Shape = switch schedule {
+        case "step": .step(every: stepSize, gamma: gamma)
+        case "cosine": .cosine(total: epochs, minimum: minLearningRate)
+        default: .constant
+        }
+        return LearningRateSchedule(base: learningRate, shape: shape, warmup: warmupEpochs)
+    }
+
+    /// The optimizer over `parameters` this recipe asks for.
+    public func makeOptimizer(_ parameters: [(String, Parameter)]) throws -> any Optimizer {
+        optimizer == "adam"
+            ? try Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+            : try SGD(parameters: parameters, learningRate: learningRate, momentum: momentum,
+                      weightDecay: weightDecay, nesterov: nesterov)
+    }
+
+    /// The differences from `other`, as "epochs 10 → 12" phrases; empty when equal.
+    public func differences(from other: Recipe) -> [String] {
+        let mine = fields, theirs = other.fields
+        return mine.keys.sorted().compactMap { key in
+            mine[key] == theirs[key] ? nil : "\(key) \(theirs[key] ?? "unset") → \(mine[key] ?? "unset")"
+        }
+    }
+
+    private var fields: [String: String] {
+        let object = try! JSONSerialization.jsonObject(with: Data(jsonText.utf8)) as! [String: Any]
+        return object.mapValues { "\($0)" }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c):
+            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+            return (path.isEmpty ? "" : "field \(path): ") + c.debugDescription
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// A recipe file may set any subset of the keys; the rest keep their defaults.
+private struct Partial: Decodable {
+    var recipe = Recipe()
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        let known: Set = ["epochs", "batchSize", "optimizer", "learningRate", "momentum", "nesterov",
+                          "weightDecay", "schedule", "stepSize", "gamma", "minLearningRate",
+                          "warmupEpochs", "seed", "augment", "valSplit", "limit"]
+        if let unknown = c.allKeys.first(where: { !known.contains($0.stringValue) }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [unknown],
+                debugDescription: "unknown key; known keys are \(known.sorted().joined(separator: ", "))"))
+        }
+        func read<T: Decodable>(_ key: String, _ path: WritableKeyPath<Recipe, T>) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: Key(stringValue: key)) { recipe[keyPath: path] = v }
+        }
+        try read("epochs", \.epochs); try read("batchSize", \.batchSize); try read("optimizer", \.optimizer)
+        try read("learningRate", \.learningRate); try read("momentum", \.momentum); try read("nesterov", \.nesterov)
+        try read("weightDecay", \.weightDecay); try read("schedule", \.schedule); try read("stepSize", \.stepSize)
+        try read("gamma", \.gamma); try read("minLearningRate", \.minLearningRate)
+        try read("warmupEpochs", \.warmupEpochs); try read("seed", \.seed); try read("augment", \.augment)
+        try read("valSplit", \.valSplit)
+        if let v = try c.decodeIfPresent(Int.self, forKey: Key(stringValue: "limit")) { recipe.limit = v }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import KDCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The folder of one training run and what lives in it:
+///
+///     run.json                 the settings the run was started with (refused if they change)
+///     checkpoints/epoch-NNNN.h5 one per finished epoch (the newest few are kept)
+///     metrics.csv              one row per finished epoch
+///     model.h5                 the frozen result, written last
+///     .lock                    held while a process works in the folder
+///
+/// Every file is written beside its final name and renamed into place, so whatever exists is
+/// whole. Cost: directory listings and small files only.
+public struct RunDirectory {
+    public let root: String
+    public var checkpoints: String { root + "/checkpoints" }
+    public var metrics: String { root + "/metrics.csv" }
+    public var model: String { root + "/model.h5" }
+    public var settings: String { root + "/run.json" }
+
+    public init(_ root: String) {
+        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+    }
+
+    public func checkpoint(epoch: Int) -> String {
+        checkpoints + "/" + String(format: "epoch-%04d.h5", epoch)
+    }
+
+    /// Creates the folders (73 when that fails).
+    public func create() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+        } catch {
+            throw StageError.cantCreate("cannot create run folder \(root): \(error.localizedDescription)")
+        }
+    }
+
+    /// Takes the folder's lock for the life of the process; 75 when another process holds it.
+    public func lock() throws {
+        let fd = open(root + "/.lock", O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { throw StageError.cantCreate("cannot create \(root)/.lock: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw StageError(.tempFail, "\(root) is in use by another kd process (its .lock is held); wait for it to finish")
+        }
+        // The descriptor stays open on purpose: the lock lasts until the process ends.
+    }
+
+    /// Epochs of the checkpoints present, newest first.
+    public func checkpointEpochs() -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? []
+        return names.compactMap { name -> Int? in
+            guard name.hasPrefix("epoch-"), name.hasSuffix(".h5") else { return nil }
+            return Int(name.dropFirst(6).dropLast(3))
+        }.sorted(by: >)
+    }
+
+    /// Removes `.partial` files a killed process left behind.
+    public func removeLeftovers() {
+        for folder in [root, checkpoints] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasSuffix(".partial") {
+                try? FileManager.default.removeItem(atPath: folder + "/" + name)
+            }
+        }
+    }
+
+    /// Removes every result of an earlier run (for `--restart`).
+    public func clear() throws {
+        for path in [settings, metrics, model, checkpoints] where FileManager.default.fileExists(atPath: path) {
+            try FileManager.default.removeItem(atPath: path)
+        }
+        try create()
+    }
+
+    /// Keeps the newest `keep` checkpoints.
+    public func pruneCheckpoints(keep: Int) {
+        for epoch in checkpointEpochs().dropFirst(keep) {
+            try? FileManager.default.removeItem(atPath: checkpoint(epoch: epoch))
+        }
+    }
+
+    /// Writes `text` to `path` through a partial file and a rename.
+    public static func writeAtomically(_ text: String, to path: String) throws {
+        let output = AtomicOutput(path)
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: output.partialPath))
+            try output.commit()
+        } catch let error as StageError {
+            output.discard(); throw error
+        } catch {
+            output.discard()
+            throw StageError.cantCreate("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import KDCore
+
+/// What a run directory's `run.json` records: the settings that decide the result (stage,
+/// architecture, data by content, recipe). Running again with other settings over the same
+/// folder is refused, naming what changed. Cost: a small JSON file.
+public struct RunSettings: Codable, Equatable {
+    public var stage: String
+    public var architecture: String
+    public var dataSHA256: String
+    public var recipe: Recipe
+
+    public var jsonText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self) + "\n"
+    }
+
+    /// The settings stored at `path`, nil when there are none; 65 when the file is unreadable.
+    public static func read(path: String) throws -> RunSettings? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do {
+            return try JSONDecoder().decode(RunSettings.self, from: data)
+        } catch {
+            throw StageError.badData("\(path) is not a valid run.json (\(error)); run with --restart to start over")
+        }
+    }
+
+    /// What differs from `stored`, in words.
+    public func differences(from stored: RunSettings) -> [String] {
+        var out: [String] = []
+        if stage != stored.stage { out.append("stage \(stored.stage) → \(stage)") }
+        if architecture != stored.architecture { out.append("architecture changed") }
+        if dataSHA256 != stored.dataSHA256 { out.append("data store content changed") }
+        out += recipe.differences(from: stored.recipe)
+        return out
+    }
+}
