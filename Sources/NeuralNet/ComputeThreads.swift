@@ -15,6 +15,7 @@ import Darwin
 /// Cost of a parallel loop: one dispatch (a few microseconds) when it splits at all.
 public enum ComputeThreads {
     // Written only by `set`, which callers use before starting work (the CLI, at start-up).
+    // The first use of either configures OpenBLAS (Swift runs a static's initializer once).
     nonisolated(unsafe) private static var current: Int = configureDefault()
 
     /// The current bound on cores.
@@ -25,6 +26,17 @@ public enum ComputeThreads {
         precondition(n >= 1, "ComputeThreads.set: need at least one thread, got \(n)")
         current = n
         openblas_set_num_threads(Int32(n))
+    }
+
+    /// Makes sure OpenBLAS is set up (kernels and threads) before a matrix product.
+    @inline(__always)
+    static func configure() { _ = current }
+
+    /// The OpenBLAS kernel set in use, for benchmark reports (`Cooperlake`, `Haswell`, …):
+    /// OpenBLAS picks it from the processor unless `OPENBLAS_CORETYPE` names one.
+    public static var blasCoreName: String {
+        configure()
+        return openblas_get_corename().map { String(cString: $0) } ?? "unknown"
     }
 
     private static func configureDefault() -> Int {

@@ -1,5 +1,3 @@
-import CBLAS
-
 /// A 2-D convolution over NCHW tensors (PyTorch's `nn.Conv2d` with square kernel, stride and
 /// zero padding), computed as im2col + one `cblas_sgemm` per group of images.
 ///
@@ -117,9 +115,7 @@ public final class Conv2d: Layer {
                         b = UnsafePointer(cb.baseAddress!)
                     }
                     let c = direct ? out + first * outChannels * spatial : pb.baseAddress!
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                Int32(outChannels), Int32(width), Int32(rows),
-                                1, w, Int32(rows), b, Int32(width), 0, c, Int32(width))
+                    sgemm(m: outChannels, n: width, k: rows, w, lda: rows, b, ldb: width, beta: 0, c, ldc: width)
                     // Scatter the group's product into NCHW order, adding the bias on the way.
                     let product = UnsafePointer(c)
                     ComputeThreads.parallelFor(count * outChannels, grain: max(1, 16384 / spatial)) { range in
@@ -200,21 +196,17 @@ public final class Conv2d: Layer {
                     cols = UnsafePointer(cb.baseAddress!)
                 }
                 // dW += dY · colsᵀ
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                            Int32(outChannels), Int32(rows), Int32(width),
-                            1, dyGroup, Int32(width), cols, Int32(width), 1, dwb.baseAddress!, Int32(rows))
+                sgemm(transposeB: true, m: outChannels, n: rows, k: width,
+                      dyGroup, lda: width, cols, ldb: width, beta: 1, dwb.baseAddress!, ldc: rows)
                 // dcols = Wᵀ · dY, then back onto the images.
                 if direct && isPointwise {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                                Int32(rows), Int32(width), Int32(outChannels),
-                                1, wb.baseAddress!, Int32(rows), dyGroup, Int32(width),
-                                0, dxp + first * inChannels * g.inSpatial, Int32(width))
+                    sgemm(transposeA: true, m: rows, n: width, k: outChannels, wb.baseAddress!, lda: rows,
+                          dyGroup, ldb: width, beta: 0, dxp + first * inChannels * g.inSpatial, ldc: width)
                     continue
                 }
                 let dcols = cb.baseAddress!
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                            Int32(rows), Int32(width), Int32(outChannels),
-                            1, wb.baseAddress!, Int32(rows), dyGroup, Int32(width), 0, dcols, Int32(width))
+                sgemm(transposeA: true, m: rows, n: width, k: outChannels, wb.baseAddress!, lda: rows,
+                      dyGroup, ldb: width, beta: 0, dcols, ldc: width)
                 ComputeThreads.parallelFor(count * inChannels,
                                            grain: max(1, 32768 / (kernel * kernel * spatial))) { range in
                     for item in range {

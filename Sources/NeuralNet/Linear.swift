@@ -1,5 +1,3 @@
-import CBLAS
-
 /// A fully connected layer y = x·Wᵀ + b on [N, in] tensors (PyTorch's `nn.Linear`), one
 /// `cblas_sgemm` each for the output, the weight gradient and the input gradient.
 /// Cost: 2·N·in·out flops forward, twice that backward.
@@ -49,9 +47,8 @@ public final class Linear: Layer {
             }
             x.data.withUnsafeBufferPointer { xb in
             weight.value.data.withUnsafeBufferPointer { wb in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(outFeatures), Int32(inFeatures),
-                            1, xb.baseAddress!, Int32(inFeatures), wb.baseAddress!, Int32(inFeatures),
-                            1, y.baseAddress!, Int32(outFeatures))
+                sgemm(transposeB: true, m: batch, n: outFeatures, k: inFeatures, xb.baseAddress!, lda: inFeatures,
+                      wb.baseAddress!, ldb: inFeatures, beta: 1, y.baseAddress!, ldc: outFeatures)
             }}
         }
     }
@@ -64,9 +61,8 @@ public final class Linear: Layer {
             x.data.withUnsafeBufferPointer { xb in
             weight.grad.data.withUnsafeMutableBufferPointer { dw in
                 // dW += dyᵀ · x
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), Int32(batch),
-                            1, g.baseAddress!, Int32(outFeatures), xb.baseAddress!, Int32(inFeatures),
-                            1, dw.baseAddress!, Int32(inFeatures))
+                sgemm(transposeA: true, m: outFeatures, n: inFeatures, k: batch, g.baseAddress!, lda: outFeatures,
+                      xb.baseAddress!, ldb: inFeatures, beta: 1, dw.baseAddress!, ldc: inFeatures)
             }}
             if let bias {
                 bias.grad.data.withUnsafeMutableBufferPointer { db in
@@ -78,9 +74,8 @@ public final class Linear: Layer {
             dy.data.withUnsafeBufferPointer { g in
             weight.value.data.withUnsafeBufferPointer { wb in
                 // dx = dy · W
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(batch), Int32(inFeatures), Int32(outFeatures),
-                            1, g.baseAddress!, Int32(outFeatures), wb.baseAddress!, Int32(inFeatures),
-                            0, dx.baseAddress!, Int32(inFeatures))
+                sgemm(m: batch, n: inFeatures, k: outFeatures, g.baseAddress!, lda: outFeatures,
+                      wb.baseAddress!, ldb: inFeatures, beta: 0, dx.baseAddress!, ldc: inFeatures)
             }}
         }
     }

@@ -1,0 +1,47 @@
+import Foundation
+import HDF5
+import Testing
+
+/// A small learnable data store made through the real `kd decode`: 12×12 grey images (16×16
+/// after `--pad 2`) where class c is a bright 4×4 square at one of ten positions, plus noise.
+enum SyntheticStore {
+    static func make(in dir: TempDir, train: Int = 600, test: Int = 200, seed: UInt64 = 1) throws -> String {
+        var state = seed
+        func next() -> UInt64 {   // SplitMix64: a fixed, seeded stream for the pixels
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var files: [String: [UInt8]] = [:]
+        for (stem, n) in [("train", train), ("t10k", test)] {
+            var pixels = [UInt8](repeating: 0, count: n * 144), labels = [UInt8]()
+            for i in 0..<n {
+                let c = Int(next() % 10)
+                labels.append(UInt8(c))
+                let (oy, ox) = ((c / 5) * 6 + 1, (c % 5) * 2)
+                for p in 0..<144 { pixels[i * 144 + p] = UInt8(next() % 60) }
+                for y in oy..<(oy + 4) { for x in ox..<(ox + 4) { pixels[i * 144 + y * 12 + x] = 200 } }
+            }
+            files["\(stem)-images-idx3-ubyte"] = DecodeTests.idx(pixels, [n, 12, 12])
+            files["\(stem)-labels-idx1-ubyte"] = DecodeTests.idx(labels, [n])
+        }
+        try DecodeTests.write(files, to: dir.file("idx"))
+        let store = dir.file("data.h5")
+        let r = try KDProcess.run(["decode", dir.file("idx"), "--pad", "2", "--out", store])
+        #expect(r.status == 0, "kd decode failed: \(r.stderr)")
+        return store
+    }
+
+    /// Every `/params` array of a model file, by name, as raw bit patterns (for exact comparison).
+    static func parameterBits(_ path: String) throws -> [String: [UInt32]] {
+        let file = try H5File.open(path)
+        let params = try file.root.openGroup("params")
+        var out: [String: [UInt32]] = [:]
+        for name in try params.memberNames() {
+            out[name] = try params.openDataset(name).read(as: Float.self).map(\.bitPattern)
+        }
+        return out
+    }
+}
