@@ -7,15 +7,21 @@ import NeuralNet
 /// normalize into a Float tensor. Holding the split in memory (CIFAR-10's training split is
 /// 150 MB) makes random mini-batches free of I/O. Cost: one read of the split.
 public struct ImageSet: Sendable {
+    /// The store's split the images come from ("train", "test").
+    public let split: String
     public let shape: [Int]
     public let pixels: [UInt8]
     public let labels: [Int]
+    /// Each image's index in its split of the store (what a feature store's rows follow).
+    public let sourceIndices: [Int]
     public var count: Int { labels.count }
 
-    public init(shape: [Int], pixels: [UInt8], labels: [Int]) {
+    public init(split: String, shape: [Int], pixels: [UInt8], labels: [Int], sourceIndices: [Int]) {
+        self.split = split
         self.shape = shape
         self.pixels = pixels
         self.labels = labels
+        self.sourceIndices = sourceIndices
     }
 
     /// The first `limit` images (all when nil) of `split` in `store`.
@@ -29,7 +35,8 @@ public struct ImageSet: Sendable {
             throw StageError.badData("\(store.path): /\(name)/labels[\(bad)] is \(labels[bad]), "
                                      + "but the store has \(store.classes.count) classes")
         }
-        return ImageSet(shape: store.imageShape, pixels: pixels, labels: labels)
+        return ImageSet(split: name, shape: store.imageShape, pixels: pixels, labels: labels,
+                        sourceIndices: Array(0..<n))
     }
 
     /// The images at `indices`, in that order.
@@ -43,7 +50,8 @@ public struct ImageSet: Sendable {
                 }
             }
         }
-        return ImageSet(shape: shape, pixels: out, labels: indices.map { labels[$0] })
+        return ImageSet(split: split, shape: shape, pixels: out, labels: indices.map { labels[$0] },
+                        sourceIndices: indices.map { sourceIndices[$0] })
     }
 
     /// A normalized input batch of the images at `indices` into `batch` (reshaped to

@@ -1,24 +1,48 @@
 import Foundation
 
-/// One row of a run's `metrics.csv`: what an epoch did. Accuracies are fractions in [0, 1];
-/// a value that was not measured (no validation split) is left empty.
+/// One row of a run's `metrics.csv`: what an epoch did. Losses are the objective's (cross-entropy
+/// for a classifier, MSE for a student); accuracies are fractions in [0, 1]; a value that was not
+/// measured (no validation split, a regression) is left empty.
 public struct EpochMetrics: Sendable {
     public var epoch: Int
     public var trainLoss: Double
     public var trainAccuracy: Double?
+    public var validationLoss: Double?
     public var validationAccuracy: Double?
+    public var testLoss: Double?
     public var testAccuracy: Double?
     public var learningRate: Double
     public var imagesPerSecond: Double
     public var seconds: Double
 
-    public static let header = "epoch,train_loss,train_accuracy,val_accuracy,test_accuracy,learning_rate,images_per_second,seconds"
+    public init(epoch: Int, trainLoss: Double, trainAccuracy: Double? = nil, learningRate: Double,
+                imagesPerSecond: Double, seconds: Double) {
+        self.epoch = epoch
+        self.trainLoss = trainLoss
+        self.trainAccuracy = trainAccuracy
+        self.learningRate = learningRate
+        self.imagesPerSecond = imagesPerSecond
+        self.seconds = seconds
+    }
+
+    public static let header = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,"
+        + "learning_rate,images_per_second,seconds"
 
     public var csvRow: String {
         func opt(_ v: Double?) -> String { v.map { String(format: "%.6f", $0) } ?? "" }
-        return "\(epoch),\(String(format: "%.6f", trainLoss)),\(opt(trainAccuracy)),\(opt(validationAccuracy)),"
-            + "\(opt(testAccuracy)),\(String(format: "%.8g", learningRate)),\(String(format: "%.1f", imagesPerSecond)),"
+        return "\(epoch),\(String(format: "%.6f", trainLoss)),\(opt(trainAccuracy)),\(opt(validationLoss)),"
+            + "\(opt(validationAccuracy)),\(opt(testLoss)),\(opt(testAccuracy)),\(String(format: "%.8g", learningRate)),\(String(format: "%.1f", imagesPerSecond)),"
             + String(format: "%.2f", seconds)
+    }
+
+    /// Parses a row written by `csvRow`; nil when it is not one.
+    public init?(csvRow row: String) {
+        let f = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard f.count == 10, let epoch = Int(f[0]), let loss = Double(f[1]), let lr = Double(f[7]),
+              let speed = Double(f[8]), let seconds = Double(f[9]) else { return nil }
+        self.init(epoch: epoch, trainLoss: loss, trainAccuracy: Double(f[2]), learningRate: lr,
+                  imagesPerSecond: speed, seconds: seconds)
+        (validationLoss, validationAccuracy, testLoss, testAccuracy) = (Double(f[3]), Double(f[4]), Double(f[5]), Double(f[6]))
     }
 
     /// The epoch number of a CSV row, nil for the header or a broken line.

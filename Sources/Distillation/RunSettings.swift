@@ -9,6 +9,8 @@ public struct RunSettings: Codable, Equatable {
     public var architecture: String
     public var dataSHA256: String
     public var recipe: Recipe
+    /// The objective's own settings (targets file by content, chunk); empty for `kd train`.
+    public var objective: [String: String]
 
     public var jsonText: String {
         let encoder = JSONEncoder()
@@ -32,6 +34,9 @@ public struct RunSettings: Codable, Equatable {
         if stage != stored.stage { out.append("stage \(stored.stage) → \(stage)") }
         if architecture != stored.architecture { out.append("architecture changed") }
         if dataSHA256 != stored.dataSHA256 { out.append("data store content changed") }
+        for key in Set(objective.keys).union(stored.objective.keys).sorted() where objective[key] != stored.objective[key] {
+            out.append("\(key) \(stored.objective[key] ?? "unset") → \(objective[key] ?? "unset")")
+        }
         out += recipe.differences(from: stored.recipe)
         return out
     }

@@ -6,12 +6,16 @@ import Glibc
 import Darwin
 #endif
 
-/// The number of cores the engine may use, for OpenBLAS and for the engine's own parallel loops
-/// (im2col, BatchNorm, pooling, elementwise work), and the loop helper that splits work over them.
+/// The number of cores the engine may use, and the loop helpers that split work over them.
+///
+/// The engine runs its own workers (Dispatch's concurrentPerform) and keeps OpenBLAS itself
+/// single-threaded: convolutions and linear layers split their matrix products over the workers
+/// (by images or rows), so each worker's product runs next to its own im2col in cache, and no
+/// idle OpenBLAS threads spin between products while the elementwise loops run.
 ///
 /// Defaults to `KD_THREADS` when it holds a positive integer, otherwise to the number of cores.
-/// Every parallel loop gives each item the same arithmetic whatever the split, and reductions are
-/// combined in a fixed order, so results are bitwise the same run to run for a fixed count.
+/// Every parallel loop gives each item the same arithmetic whatever the split, and partial sums
+/// are combined in a fixed order, so results are bitwise the same run to run for a fixed count.
 /// Cost of a parallel loop: one dispatch (a few microseconds) when it splits at all.
 public enum ComputeThreads {
     // Written only by `set`, which callers use before starting work (the CLI, at start-up).
@@ -21,11 +25,11 @@ public enum ComputeThreads {
     /// The current bound on cores.
     public static var count: Int { current }
 
-    /// Bounds OpenBLAS and the engine's loops to `n` cores.
+    /// Bounds the engine's loops, and so all its work, to `n` cores.
     public static func set(_ n: Int) {
         precondition(n >= 1, "ComputeThreads.set: need at least one thread, got \(n)")
+        configure()
         current = n
-        openblas_set_num_threads(Int32(n))
     }
 
     /// Makes sure OpenBLAS is set up (kernels and threads) before a matrix product.
@@ -44,10 +48,29 @@ public enum ComputeThreads {
         if let text = getenv("KD_THREADS"), let value = Int(String(cString: text)), value >= 1 {
             n = value
         }
-        n = max(1, n)
-        openblas_set_num_threads(Int32(n))
-        return n
+        openblas_set_num_threads(1)
+        return max(1, n)
     }
+
+    /// Splits `0..<items` into one contiguous range per worker (at most `count`, at most
+    /// `items`) and calls `body(part, range)` for each in parallel; `part` numbers the workers
+    /// from 0, for per-worker scratch space and partial sums.
+    public static func parallelParts(_ items: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+        let parts = min(current, items)
+        if parts <= 1 {
+            if items > 0 { body(0, 0..<items) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                shared.value(part, items * part / parts ..< items * (part + 1) / parts)
+            }
+        }
+    }
+
+    /// The number of parts `parallelParts(items)` splits into.
+    public static func parts(for items: Int) -> Int { max(1, min(current, items)) }
 
     /// Calls `body` on contiguous ranges that together cover `0..<items`, in parallel over up to
     /// `count` threads. `grain` is the fewest items worth a thread of their own, so small loops
