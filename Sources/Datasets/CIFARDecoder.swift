@@ -44,7 +44,7 @@ public struct CIFARDecoder {
                 let bytes = try files.read(name, expected: recordFile(split))
                 try decodeRecords(bytes, from: files.describe(name), into: writer)
             }
-            try writer.finish()
+            try store.finish(writer)
         }
         return (classes, coarse)
     }

@@ -11,11 +11,14 @@ public final class DataStoreWriter {
     public let pad: Int
     /// [C, H, W] as stored (after padding), fixed by the first split.
     public private(set) var imageShape: [Int]?
-    public private(set) var splits: [SplitWriter] = []
+    /// The splits written so far, with their labels.
+    public private(set) var finishedSplits: [(name: String, labels: [UInt8])] = []
+    private var firstSplit: (name: String, sourceShape: [Int])?
 
-    /// zlib level for images. Measured on Fashion-MNIST and CIFAR-like images (see
-    /// Benchmarks/README.md): level 1 is 3–5× faster to write than 4–6 and the files are
-    /// only a few percent larger, since most of the gain comes from the first level.
+    /// zlib level for images, chosen by measuring (Benchmarks/README.md): on Fashion-MNIST,
+    /// level 6 makes the store 4% smaller than level 1 for 1.5× the CPU time and level 9 5%
+    /// smaller for 15×; on CIFAR-like images every level gives the same size (89% of raw).
+    /// Deflate is ~90% of the decode time, so the fastest level wins.
     public static let imageDeflateLevel = 1
     /// Labels are tiny; any level costs nothing, so take the smallest file.
     public static let labelDeflateLevel = 9
@@ -30,20 +33,25 @@ public final class DataStoreWriter {
     }
 
     /// Starts split `name` ("train", "test") of `count` images of `sourceShape` [C, H, W]
-    /// (before padding); the previous split must be finished.
+    /// (before padding). Hand it to `finish(_:)` once every image was appended.
     public func beginSplit(_ name: String, count: Int, sourceShape: [Int], coarseLabels: Bool) throws -> SplitWriter {
-        let shape = [sourceShape[0], sourceShape[1] + 2 * pad, sourceShape[2] + 2 * pad]
-        if let first = imageShape, first != shape {
+        if let first = firstSplit, first.sourceShape != sourceShape {
+            func text(_ s: [Int]) -> String { s.map(String.init).joined(separator: "×") }
             throw StageError.badData(
-                "the \(name) images are \(sourceShape.map(String.init).joined(separator: "×")) but the "
-                + "\(splits[0].name) images are \(splits[0].sourceShape.map(String.init).joined(separator: "×")); "
-                + "expected one image size for all splits")
+                "the \(name) images are \(text(sourceShape)) but the \(first.name) images are "
+                + "\(text(first.sourceShape)); expected one image size for all splits")
         }
-        imageShape = shape
-        let split = try SplitWriter(group: file.root.createGroup(name), name: name, count: count,
-                                    sourceShape: sourceShape, pad: pad, coarseLabels: coarseLabels)
-        splits.append(split)
-        return split
+        firstSplit = firstSplit ?? (name, sourceShape)
+        imageShape = [sourceShape[0], sourceShape[1] + 2 * pad, sourceShape[2] + 2 * pad]
+        return try SplitWriter(group: file.root.createGroup(name), name: name, count: count,
+                               sourceShape: sourceShape, pad: pad, coarseLabels: coarseLabels)
+    }
+
+    /// Writes the rest of `split` (its last chunk and its labels). The split's datasets close
+    /// when the caller lets go of it, so closing `file` afterwards really closes the file.
+    public func finish(_ split: SplitWriter) throws {
+        try split.finish()
+        finishedSplits.append((split.name, split.labels))
     }
 }
 
@@ -63,8 +71,8 @@ public final class SplitWriter {
     private var staging: [UInt8]
     private var staged = 0
     private var written = 0
-    public private(set) var labels: [UInt8] = []
-    public private(set) var coarseLabels: [UInt8]?
+    private(set) var labels: [UInt8] = []
+    private var coarseLabels: [UInt8]?
 
     init(group: H5Group, name: String, count: Int, sourceShape: [Int], pad: Int, coarseLabels: Bool) throws {
         self.group = group
@@ -107,7 +115,7 @@ public final class SplitWriter {
     }
 
     /// Writes what is staged and the labels; every image of the split must have been added.
-    public func finish() throws {
+    func finish() throws {
         if staged > 0 { try flushStaged() }
         precondition(written == count, "split \(name) got \(written) of \(count) images")
         try writeLabels(DataStore.labelsName, labels)
@@ -128,11 +136,12 @@ public final class SplitWriter {
         try group.writeDataset(datasetName, values, shape: [count], chunk: [min(count, 1 << 16)],
                                deflate: DataStoreWriter.labelDeflateLevel)
     }
+}
 
-    /// Images per class, for `classCount` classes (the labels were checked to be below it).
-    public func classCounts(_ classCount: Int) -> [Int] {
-        var counts = [Int](repeating: 0, count: classCount)
-        for label in labels { counts[Int(label)] += 1 }
-        return counts
-    }
+/// Images per class of a split's labels, for `classCount` classes (labels are checked to be
+/// below it before they are written).
+func classCounts(_ labels: [UInt8], classCount: Int) -> [Int] {
+    var counts = [Int](repeating: 0, count: classCount)
+    for label in labels { counts[Int(label)] += 1 }
+    return counts
 }

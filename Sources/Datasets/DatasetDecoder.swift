@@ -50,35 +50,47 @@ public enum DatasetDecoder {
         guard (0...maxPad).contains(options.pad) else {
             throw StageError.usage("--pad \(options.pad) is out of range; expected 0…\(maxPad) pixels")
         }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: options.input, isDirectory: &isFolder) else {
+            throw StageError.noInput("input \(options.input) does not exist; expected a dataset folder or a .tar.gz archive")
+        }
         let output = AtomicOutput(options.output)
         try output.checkWritable()
-        let (files, format) = try locate(options.input, format: options.format)
+        let (files, format) = try locate(options.input, isFolder: isFolder.boolValue, format: options.format)
         if options.classes != nil && format != .idx {
             throw StageError.usage(
                 "--classes applies to IDX files only; \(format.rawValue) class names come from its meta files")
         }
 
-        let store = try DataStoreWriter(path: output.partialPath, pad: options.pad)
+        let written: WrittenStore
         do {
-            let (classes, note) = try decode(files, format: format, classes: options.classes, into: store)
-            store.file.close()
+            written = try write(files, format: format, classes: options.classes, pad: options.pad, to: output.partialPath)
             try output.commit()
-            return DecodeSummary(
-                format: format, location: files.location, classes: classes, classesNote: note,
-                imageShape: store.imageShape ?? [],
-                splits: store.splits.map { ($0.name, $0.count, $0.classCounts(classes.count)) },
-                seconds: Date().timeIntervalSince(started))
         } catch {
-            store.file.close()
             output.discard()
             throw error
         }
+        return DecodeSummary(
+            format: format, location: files.location, classes: written.classes, classesNote: written.classesNote,
+            imageShape: written.imageShape,
+            splits: written.splits.map { ($0.name, $0.labels.count, classCounts($0.labels, classCount: written.classes.count)) },
+            seconds: Date().timeIntervalSince(started))
     }
 
-    /// Decodes every split and writes the root attributes; returns the class names and how
-    /// they were chosen.
-    private static func decode(_ files: SourceFiles, format: DatasetFormat, classes choice: ClassNames?,
-                               into store: DataStoreWriter) throws -> (classes: [String], note: String) {
+    /// What `write` leaves behind once the store file is closed.
+    private struct WrittenStore {
+        var imageShape: [Int]
+        var splits: [(name: String, labels: [UInt8])]
+        var classes: [String]
+        var classesNote: String
+    }
+
+    /// Writes the whole store to `path`: every split, then the root attributes. The store is
+    /// closed on return, every HDF5 object released, so it can be renamed into place.
+    private static func write(_ files: SourceFiles, format: DatasetFormat, classes choice: ClassNames?,
+                              pad: Int, to path: String) throws -> WrittenStore {
+        let store = try DataStoreWriter(path: path, pad: pad)
+        defer { store.file.close() }
         let root = store.file
         let classes: [String], note: String
         switch format {
@@ -110,18 +122,14 @@ public enum DatasetDecoder {
         try root.setAttribute("image_shape", store.imageShape ?? [])
         try root.setAttribute("pad", store.pad)
         try root.flush()
-        return (classes, note)
+        return WrittenStore(imageShape: store.imageShape ?? [], splits: store.finishedSplits, classes: classes, classesNote: note)
     }
 
     /// Finds the dataset: `input` is an archive, or a folder holding the files, or a folder
     /// with one dataset folder inside it (e.g. the folder that holds cifar-10-batches-bin).
-    static func locate(_ input: String, format: DatasetFormat?) throws -> (SourceFiles, DatasetFormat) {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: input, isDirectory: &isFolder) else {
-            throw StageError.noInput("input \(input) does not exist; expected a dataset folder or a .tar.gz archive")
-        }
+    static func locate(_ input: String, isFolder: Bool, format: DatasetFormat?) throws -> (SourceFiles, DatasetFormat) {
         let wanted = format.map { [$0] } ?? DatasetFormat.allCases
-        guard isFolder.boolValue else {
+        guard isFolder else {
             let files = try SourceFiles(archive: input)
             guard let found = wanted.first(where: { $0.matches(files.names) }) ?? format else {
                 let held = files.names.sorted().prefix(8).joined(separator: ", ")

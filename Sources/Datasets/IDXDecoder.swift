@@ -52,7 +52,7 @@ public struct IDXDecoder {
                                       label: labels.bytes[labels.valuesOffset + i])
                 }
             }
-            try writer.finish()
+            try store.finish(writer)
         }
     }
 

@@ -78,13 +78,14 @@ public final class TarReader {
         }
     }
 
-    /// The whole content of the current entry. Cost: the entry's size in memory.
+    /// The whole content of the current entry (empty if already read). Cost: its size in memory.
     public func readContents() throws -> [UInt8] {
         guard let entry = current else { return [] }
         var bytes = [UInt8](repeating: 0, count: entry.size)
         let got = try bytes.withUnsafeMutableBytes { try source.readFully(into: $0) }
         offset += got
         pendingContent = 0
+        current = nil
         guard got == entry.size else { throw truncated(entry.path, at: entry.headerOffset, declared: entry.size, got: got) }
         return bytes
     }

@@ -7,7 +7,7 @@ import KDCore
 /// it alive. Its attributes are the attributes of the root group "/" (where kd keeps
 /// provenance). Cost: opening reads the superblock and root group header (a few small reads).
 ///
-/// Not thread-safe (libhdf5 is the serial build): use from one thread at a time.
+/// Use from one thread at a time (see the note on threads in H5Library.swift).
 public final class H5File {
     /// The file system path, as given.
     public let path: String

@@ -25,9 +25,10 @@ public final class H5Group {
         return H5Group(file: file, path: path, id: id)
     }
 
-    /// The absolute path of a member given by its relative name.
+    /// The absolute path of a member given by its relative name (an absolute name, as HDF5
+    /// takes it, starts from the root).
     func childPath(_ name: String) -> String {
-        path == "/" ? "/" + name : path + "/" + name
+        name.hasPrefix("/") ? name : path == "/" ? "/" + name : path + "/" + name
     }
 
     private func openID() throws -> hid_t {
@@ -43,8 +44,9 @@ public final class H5Group {
         let lcpl = try h5Check(H5Pcreate(kd_H5P_LINK_CREATE()), file: file.path, path: full, "cannot create link properties")
         defer { H5Pclose(lcpl) }
         H5Pset_create_intermediate_group(lcpl, 1)
+        let exists = contains(name)
         let gid = try h5Check(H5Gcreate2(try openID(), name, lcpl, kd_H5P_DEFAULT(), kd_H5P_DEFAULT()), .cantCreate,
-                              file: file.path, path: full, contains(name) ? "cannot create group: the name exists already" : "cannot create group")
+                              file: file.path, path: full, exists ? "cannot create group: the name exists already" : "cannot create group")
         return H5Group(file: file, path: full, id: gid)
     }
 
@@ -59,9 +61,9 @@ public final class H5Group {
     /// Whether a member exists; for "a/b", false when "a" is missing.
     public func contains(_ name: String) -> Bool {
         guard let id = try? openID(), !name.isEmpty else { return false }
-        var prefix = ""
+        var prefix = name.hasPrefix("/") ? "/" : ""
         for part in name.split(separator: "/", omittingEmptySubsequences: true) {
-            prefix += prefix.isEmpty ? String(part) : "/" + part
+            prefix += prefix.isEmpty || prefix == "/" ? String(part) : "/" + part
             if H5Lexists(id, prefix, kd_H5P_DEFAULT()) <= 0 {
                 _ = lastHDF5Detail()  // an intermediate that is a dataset leaves an error behind
                 return false

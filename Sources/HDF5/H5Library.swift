@@ -5,11 +5,11 @@ import KDCore
 // The HDF5 module: a small Swift layer over libhdf5's C API (files, groups, datasets,
 // attributes, typed reads and writes, chunking and filters).
 //
-// Threads: HDF5 calls run one at a time in any build. Debian's libhdf5 is built thread-safe
-// (one lock inside the library), so calls from several threads are safe but not parallel;
-// other builds (macOS Homebrew, a plain `./configure`) are not thread-safe at all. So the
-// rule is: use this module from one thread at a time. The types are not Sendable for that
-// reason; parallel work reads its input into memory first.
+// Threads: use this module from one thread at a time. Debian's libhdf5 (the serial build) is
+// compiled thread-safe — one lock inside the library, so concurrent calls are safe but run one
+// after another — while other builds (Homebrew's, a plain ./configure) are not thread-safe at
+// all. The types are not Sendable for that reason; parallel work reads its input into memory
+// first and computes on that.
 
 /// Initialises the library once per process (a global `let` runs exactly once, thread-safely).
 private let libraryReady: Void = { H5open() }()

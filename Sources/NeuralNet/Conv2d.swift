@@ -1,11 +1,13 @@
 /// A 2-D convolution over NCHW tensors (PyTorch's `nn.Conv2d` with square kernel, stride and
-/// zero padding), computed as im2col + one `cblas_sgemm` per group of images.
+/// zero padding), computed as im2col + `sgemm`: output = W · columns.
 ///
-/// Images are taken in groups whose column matrix stays within a fixed budget (a few MB, reused
-/// across calls) yet holds enough output positions for an efficient matrix product, so deep
-/// layers with 2×2 planes still multiply wide matrices. A 1×1, stride-1, unpadded convolution
-/// multiplies the image itself. Cost per image: 2·outC·inC·k²·outH·outW flops forward, twice
-/// that backward (weight and input gradients), plus the im2col copies.
+/// The batch is split into one contiguous run of images per worker; each worker takes its run in
+/// groups whose column matrix stays within a fixed budget (reused across calls) yet holds enough
+/// output positions for an efficient product, so deep layers with 2×2 planes still multiply wide
+/// matrices. A 1×1, stride-1, unpadded convolution multiplies the image itself. Backward, each
+/// worker rebuilds its columns, adds dY·columnsᵀ into its own partial weight gradient (summed
+/// in worker order afterwards) and sends Wᵀ·dY back through col2im.
+/// Cost per image: 2·outC·inC·k²·outH·outW flops forward, twice that backward, plus im2col.
 public final class Conv2d: Layer {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     /// [outChannels, inChannels, kernel, kernel]
@@ -14,13 +16,14 @@ public final class Conv2d: Layer {
     public let bias: Parameter?
 
     private var input = Tensor(shape: [0])
-    private var columns: [Float] = []       // the column matrix of one group, reused
-    private var groupProduct: [Float] = []  // outC × (group · outH·outW), reused
+    /// Per worker: the column matrix of a group, the group's outC × positions product (or
+    /// gathered output gradient), and the partial weight gradient.
+    private let scratch = WorkerScratch(buffersPerWorker: 3)
 
     /// Output positions a group should reach so that the product is wide enough for BLAS.
     private static let minimumGroupColumns = 2048
-    /// The most floats a group's column matrix may take (16 MB).
-    private static let columnBudget = 4 << 20
+    /// The most floats a group's column matrix may take (8 MB).
+    private static let columnBudget = 2 << 20
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 bias: Bool = true) {
@@ -58,23 +61,21 @@ public final class Conv2d: Layer {
 
     private var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
 
-    /// Images per group for a batch of `batch` under geometry `g`.
-    private func groupSize(batch: Int, _ g: ConvGeometry) -> Int {
+    /// Images per group for a run of `images` images under geometry `g`.
+    private func groupSize(images: Int, _ g: ConvGeometry) -> Int {
         let wanted = (Self.minimumGroupColumns + g.outSpatial - 1) / g.outSpatial
         let affordable = max(1, Self.columnBudget / (g.rows * g.outSpatial))
-        return max(1, min(batch, wanted, affordable))
+        return max(1, min(images, wanted, affordable))
     }
 
-    /// Fills `columns` with the column matrix of images `first..<first+count` of `x`, side by side.
+    /// Writes the column matrix of images `first..<first+count` of `x`, side by side, into `cols`.
     private func fillColumns(_ x: UnsafePointer<Float>, first: Int, count: Int, _ g: ConvGeometry,
                              _ cols: UnsafeMutablePointer<Float>) {
         let ld = count * g.outSpatial
-        let items = count * inChannels
-        ComputeThreads.parallelFor(items, grain: max(1, 32768 / (kernel * kernel * g.outSpatial))) { range in
-            for item in range {
-                let (image, c) = item.quotientAndRemainder(dividingBy: inChannels)
-                g.im2col(channel: c, image: x + (first + image) * inChannels * g.inSpatial,
-                         columns: cols + image * g.outSpatial, ld: ld)
+        for image in 0..<count {
+            let source = x + (first + image) * inChannels * g.inSpatial
+            for c in 0..<inChannels {
+                g.im2col(channel: c, image: source, columns: cols + image * g.outSpatial, ld: ld)
             }
         }
     }
@@ -85,54 +86,50 @@ public final class Conv2d: Layer {
         input = x
         let batch = x.shape[0]
         let g = geometry(height: x.shape[2], width: x.shape[3])
-        let spatial = g.outSpatial, rows = g.rows
-        let group = groupSize(batch: batch, g)
-        let direct = group == 1   // the product of one image is already its NCHW output
-        if !(direct && isPointwise) && columns.count < rows * group * spatial {
-            columns = [Float](repeating: 0, count: rows * group * spatial)
-        }
-        if !direct && groupProduct.count < outChannels * group * spatial {
-            groupProduct = [Float](repeating: 0, count: outChannels * group * spatial)
-        }
-        let outChannels = outChannels
+        let spatial = g.outSpatial, rows = g.rows, outChannels = outChannels, inChannels = inChannels
+        let pointwise = isPointwise
+        scratch.prepare(workers: ComputeThreads.parts(for: batch))
         let biasValues = bias?.value.data ?? []
         return Tensor(shape: [batch, outChannels, g.outHeight, g.outWidth]) { out in
             let out = out.baseAddress!
             x.data.withUnsafeBufferPointer { xb in
             weight.value.data.withUnsafeBufferPointer { wb in
-            columns.withUnsafeMutableBufferPointer { cb in
-            groupProduct.withUnsafeMutableBufferPointer { pb in
             biasValues.withUnsafeBufferPointer { bb in
                 let x = xb.baseAddress!, w = wb.baseAddress!
-                for first in Swift.stride(from: 0, to: batch, by: group) {
-                    let count = min(group, batch - first)
-                    let width = count * spatial
-                    let b: UnsafePointer<Float>
-                    if direct && isPointwise {
-                        b = x + first * inChannels * g.inSpatial
-                    } else {
-                        fillColumns(x, first: first, count: count, g, cb.baseAddress!)
-                        b = UnsafePointer(cb.baseAddress!)
-                    }
-                    let c = direct ? out + first * outChannels * spatial : pb.baseAddress!
-                    sgemm(m: outChannels, n: width, k: rows, w, lda: rows, b, ldb: width, beta: 0, c, ldc: width)
-                    // Scatter the group's product into NCHW order, adding the bias on the way.
-                    let product = UnsafePointer(c)
-                    ComputeThreads.parallelFor(count * outChannels, grain: max(1, 16384 / spatial)) { range in
-                        for item in range {
-                            let (image, o) = item.quotientAndRemainder(dividingBy: outChannels)
-                            let src = product + o * width + image * spatial
-                            let dst = out + ((first + image) * outChannels + o) * spatial
-                            let shift = bb.isEmpty ? 0 : bb[o]
-                            if direct {
-                                if shift != 0 { for i in 0..<spatial { dst[i] += shift } }
-                            } else {
-                                for i in 0..<spatial { dst[i] = src[i] + shift }
+                ComputeThreads.parallelParts(batch) { part, images in
+                    let buffers = scratch.buffers(part)
+                    let group = groupSize(images: images.count, g)
+                    let direct = group == 1   // one image's product is already its NCHW output
+                    let cols = direct && pointwise ? nil : buffers[0].reserve(rows * group * spatial)
+                    let product = direct ? nil : buffers[1].reserve(outChannels * group * spatial)
+                    for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: group) {
+                        let count = min(group, images.upperBound - first)
+                        let width = count * spatial
+                        let b: UnsafePointer<Float>
+                        if let cols {
+                            fillColumns(x, first: first, count: count, g, cols)
+                            b = UnsafePointer(cols)
+                        } else {
+                            b = x + first * inChannels * g.inSpatial
+                        }
+                        let c = product ?? out + first * outChannels * spatial
+                        sgemm(m: outChannels, n: width, k: rows, w, lda: rows, b, ldb: width, beta: 0, c, ldc: width)
+                        // Into NCHW order (unless already there), adding the bias on the way.
+                        for image in 0..<count {
+                            for o in 0..<outChannels {
+                                let dst = out + ((first + image) * outChannels + o) * spatial
+                                let shift = bb.isEmpty ? 0 : bb[o]
+                                if let product {
+                                    let src = product + o * width + image * spatial
+                                    for i in 0..<spatial { dst[i] = src[i] + shift }
+                                } else if shift != 0 {
+                                    for i in 0..<spatial { dst[i] += shift }
+                                }
                             }
                         }
                     }
                 }
-            }}}}}
+            }}}
         }
     }
 
@@ -142,12 +139,10 @@ public final class Conv2d: Layer {
         let g = geometry(height: x.shape[2], width: x.shape[3])
         precondition(dy.shape == [batch, outChannels, g.outHeight, g.outWidth],
                      "\(label): output gradient shape \(dy.shape) does not match the forward pass")
-        let spatial = g.outSpatial, rows = g.rows
-        let group = groupSize(batch: batch, g)
-        let direct = group == 1
-        let outChannels = outChannels
-        // A direct pointwise product writes every input-gradient value; col2im only adds.
-        var dx = direct && isPointwise ? Tensor(shape: x.shape) { _ in } : Tensor(shape: x.shape)
+        let spatial = g.outSpatial, rows = g.rows, outChannels = outChannels, inChannels = inChannels
+        let pointwise = isPointwise
+        let workers = ComputeThreads.parts(for: batch)
+        scratch.prepare(workers: workers)
         if let bias {
             dy.data.withUnsafeBufferPointer { dyb in
             bias.grad.data.withUnsafeMutableBufferPointer { db in
@@ -162,61 +157,76 @@ public final class Conv2d: Layer {
                 }
             }}
         }
-        x.data.withUnsafeBufferPointer { xb in
-        dy.data.withUnsafeBufferPointer { dyb in
-        dx.data.withUnsafeMutableBufferPointer { dxb in
-        weight.value.data.withUnsafeBufferPointer { wb in
-        weight.grad.data.withUnsafeMutableBufferPointer { dwb in
-        columns.withUnsafeMutableBufferPointer { cb in
-        groupProduct.withUnsafeMutableBufferPointer { pb in
-            let x = xb.baseAddress!, dyp = dyb.baseAddress!, dxp = dxb.baseAddress!
-            for first in Swift.stride(from: 0, to: batch, by: group) {
-                let count = min(group, batch - first)
-                let width = count * spatial
-                // The group's output gradient as outC × (count · spatial).
-                let dyGroup: UnsafePointer<Float>
-                if direct {
-                    dyGroup = dyp + first * outChannels * spatial
-                } else {
-                    let p = pb.baseAddress!
-                    ComputeThreads.parallelFor(count * outChannels, grain: max(1, 16384 / spatial)) { range in
-                        for item in range {
-                            let (image, o) = item.quotientAndRemainder(dividingBy: outChannels)
-                            (p + o * width + image * spatial).update(
-                                from: dyp + ((first + image) * outChannels + o) * spatial, count: spatial)
+        let dx = Tensor(shape: x.shape) { dxb in
+            x.data.withUnsafeBufferPointer { xb in
+            dy.data.withUnsafeBufferPointer { dyb in
+            weight.value.data.withUnsafeBufferPointer { wb in
+                let x = xb.baseAddress!, dyp = dyb.baseAddress!, dxp = dxb.baseAddress!, w = wb.baseAddress!
+                ComputeThreads.parallelParts(batch) { part, images in
+                    let buffers = scratch.buffers(part)
+                    let group = groupSize(images: images.count, g)
+                    let direct = group == 1
+                    let cols = direct && pointwise ? nil : buffers[0].reserve(rows * group * spatial)
+                    let gathered = direct ? nil : buffers[1].reserve(outChannels * group * spatial)
+                    let weightGrad = buffers[2].reserve(outChannels * rows)
+                    weightGrad.update(repeating: 0, count: outChannels * rows)
+                    for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: group) {
+                        let count = min(group, images.upperBound - first)
+                        let width = count * spatial
+                        // The group's output gradient as outC × (count · spatial).
+                        let dyGroup: UnsafePointer<Float>
+                        if let gathered {
+                            for image in 0..<count {
+                                for o in 0..<outChannels {
+                                    (gathered + o * width + image * spatial).update(
+                                        from: dyp + ((first + image) * outChannels + o) * spatial, count: spatial)
+                                }
+                            }
+                            dyGroup = UnsafePointer(gathered)
+                        } else {
+                            dyGroup = dyp + first * outChannels * spatial
+                        }
+                        let images = dxp + first * inChannels * g.inSpatial
+                        // dW += dY · columnsᵀ
+                        if let cols {
+                            fillColumns(x, first: first, count: count, g, cols)
+                            sgemm(transposeB: true, m: outChannels, n: rows, k: width,
+                                  dyGroup, lda: width, cols, ldb: width, beta: 1, weightGrad, ldc: rows)
+                        } else {
+                            sgemm(transposeB: true, m: outChannels, n: rows, k: width,
+                                  dyGroup, lda: width, x + first * inChannels * g.inSpatial, ldb: width,
+                                  beta: 1, weightGrad, ldc: rows)
+                        }
+                        // dcolumns = Wᵀ · dY, added back onto the images by col2im.
+                        guard let cols else {
+                            sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
+                                  dyGroup, ldb: width, beta: 0, images, ldc: width)
+                            continue
+                        }
+                        sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
+                              dyGroup, ldb: width, beta: 0, cols, ldc: width)
+                        images.update(repeating: 0, count: count * inChannels * g.inSpatial)
+                        for image in 0..<count {
+                            for c in 0..<inChannels {
+                                g.col2im(channel: c, columns: cols + image * spatial, ld: width,
+                                         image: images + image * inChannels * g.inSpatial)
+                            }
                         }
                     }
-                    dyGroup = UnsafePointer(p)
                 }
-                let cols: UnsafePointer<Float>
-                if direct && isPointwise {
-                    cols = x + first * inChannels * g.inSpatial
-                } else {
-                    fillColumns(x, first: first, count: count, g, cb.baseAddress!)
-                    cols = UnsafePointer(cb.baseAddress!)
-                }
-                // dW += dY · colsᵀ
-                sgemm(transposeB: true, m: outChannels, n: rows, k: width,
-                      dyGroup, lda: width, cols, ldb: width, beta: 1, dwb.baseAddress!, ldc: rows)
-                // dcols = Wᵀ · dY, then back onto the images.
-                if direct && isPointwise {
-                    sgemm(transposeA: true, m: rows, n: width, k: outChannels, wb.baseAddress!, lda: rows,
-                          dyGroup, ldb: width, beta: 0, dxp + first * inChannels * g.inSpatial, ldc: width)
-                    continue
-                }
-                let dcols = cb.baseAddress!
-                sgemm(transposeA: true, m: rows, n: width, k: outChannels, wb.baseAddress!, lda: rows,
-                      dyGroup, ldb: width, beta: 0, dcols, ldc: width)
-                ComputeThreads.parallelFor(count * inChannels,
-                                           grain: max(1, 32768 / (kernel * kernel * spatial))) { range in
-                    for item in range {
-                        let (image, c) = item.quotientAndRemainder(dividingBy: inChannels)
-                        g.col2im(channel: c, columns: dcols + image * spatial, ld: width,
-                                 image: dxp + (first + image) * inChannels * g.inSpatial)
-                    }
+            }}}
+        }
+        // The workers' partial weight gradients, added in worker order.
+        let partials = (0..<workers).map { UnsafePointer(scratch.buffers($0)[2].pointer) }
+        weight.grad.data.withUnsafeMutableBufferPointer { dw in
+            ComputeThreads.parallelFor(dw.count, grain: 1 << 14) { range in
+                for i in range {
+                    var sum = dw[i]
+                    for partial in partials { sum += partial[i] }
+                    dw[i] = sum
                 }
             }
-        }}}}}}}
+        }
         return dx
     }
 }

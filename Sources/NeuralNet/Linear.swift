@@ -1,5 +1,6 @@
 /// A fully connected layer y = x·Wᵀ + b on [N, in] tensors (PyTorch's `nn.Linear`), one
-/// `cblas_sgemm` each for the output, the weight gradient and the input gradient.
+/// `sgemm` each for the output, the weight gradient and the input gradient, split over the
+/// workers by rows (so no partial sums).
 /// Cost: 2·N·in·out flops forward, twice that backward.
 public final class Linear: Layer {
     public let inFeatures: Int, outFeatures: Int
@@ -35,23 +36,31 @@ public final class Linear: Layer {
                      "\(label): input shape \(x.shape) is not [N, \(inFeatures)]")
         input = x
         let batch = x.shape[0], inFeatures = inFeatures, outFeatures = outFeatures
-        let biasValues = bias?.value.data
+        let biasValues = bias?.value.data ?? []
         return Tensor(shape: [batch, outFeatures]) { y in
-            // Start from the bias (or zero) in every row, then add x·Wᵀ.
-            for n in 0..<batch {
-                if let biasValues {
-                    biasValues.withUnsafeBufferPointer { (y.baseAddress! + n * outFeatures).update(from: $0.baseAddress!, count: outFeatures) }
-                } else {
-                    (y.baseAddress! + n * outFeatures).update(repeating: 0, count: outFeatures)
-                }
-            }
             x.data.withUnsafeBufferPointer { xb in
             weight.value.data.withUnsafeBufferPointer { wb in
-                sgemm(transposeB: true, m: batch, n: outFeatures, k: inFeatures, xb.baseAddress!, lda: inFeatures,
-                      wb.baseAddress!, ldb: inFeatures, beta: 1, y.baseAddress!, ldc: outFeatures)
-            }}
+            biasValues.withUnsafeBufferPointer { bb in
+                // Rows of the batch split over the workers: y = bias, then y += x·Wᵀ.
+                ComputeThreads.parallelFor(batch, grain: rowsWorthAThread) { rows in
+                    let out = y.baseAddress! + rows.lowerBound * outFeatures
+                    for n in 0..<rows.count {
+                        if !bb.isEmpty {
+                            (out + n * outFeatures).update(from: bb.baseAddress!, count: outFeatures)
+                        } else {
+                            (out + n * outFeatures).update(repeating: 0, count: outFeatures)
+                        }
+                    }
+                    sgemm(transposeB: true, m: rows.count, n: outFeatures, k: inFeatures,
+                          xb.baseAddress! + rows.lowerBound * inFeatures, lda: inFeatures,
+                          wb.baseAddress!, ldb: inFeatures, beta: 1, out, ldc: outFeatures)
+                }
+            }}}
         }
     }
+
+    /// The fewest rows (or output features) worth a worker: about 64K multiply-adds.
+    private var rowsWorthAThread: Int { max(1, 65536 / (inFeatures * outFeatures)) }
 
     public func backward(_ dy: Tensor) -> Tensor {
         let x = input
@@ -60,9 +69,12 @@ public final class Linear: Layer {
         dy.data.withUnsafeBufferPointer { g in
             x.data.withUnsafeBufferPointer { xb in
             weight.grad.data.withUnsafeMutableBufferPointer { dw in
-                // dW += dyᵀ · x
-                sgemm(transposeA: true, m: outFeatures, n: inFeatures, k: batch, g.baseAddress!, lda: outFeatures,
-                      xb.baseAddress!, ldb: inFeatures, beta: 1, dw.baseAddress!, ldc: inFeatures)
+                // dW += dyᵀ · x, output features split over the workers.
+                ComputeThreads.parallelFor(outFeatures, grain: max(1, 65536 / (inFeatures * batch))) { features in
+                    sgemm(transposeA: true, m: features.count, n: inFeatures, k: batch,
+                          g.baseAddress! + features.lowerBound, lda: outFeatures, xb.baseAddress!, ldb: inFeatures,
+                          beta: 1, dw.baseAddress! + features.lowerBound * inFeatures, ldc: inFeatures)
+                }
             }}
             if let bias {
                 bias.grad.data.withUnsafeMutableBufferPointer { db in
@@ -73,9 +85,13 @@ public final class Linear: Layer {
         return Tensor(shape: x.shape) { dx in
             dy.data.withUnsafeBufferPointer { g in
             weight.value.data.withUnsafeBufferPointer { wb in
-                // dx = dy · W
-                sgemm(m: batch, n: inFeatures, k: outFeatures, g.baseAddress!, lda: outFeatures,
-                      wb.baseAddress!, ldb: inFeatures, beta: 0, dx.baseAddress!, ldc: inFeatures)
+                // dx = dy · W, rows split over the workers.
+                ComputeThreads.parallelFor(batch, grain: rowsWorthAThread) { rows in
+                    sgemm(m: rows.count, n: inFeatures, k: outFeatures,
+                          g.baseAddress! + rows.lowerBound * outFeatures, lda: outFeatures,
+                          wb.baseAddress!, ldb: inFeatures, beta: 0,
+                          dx.baseAddress! + rows.lowerBound * inFeatures, ldc: inFeatures)
+                }
             }}
         }
     }

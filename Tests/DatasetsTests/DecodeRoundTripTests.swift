@@ -19,17 +19,17 @@ import Testing
         #expect(images == Self.padded(expected.images, shape: shape, pad: pad))
     }
 
-    /// `images` (N×C×H×W) with `pad` zeros around every plane.
+    /// `images` (N×C×H×W) with `pad` zeros around every H×W plane.
     static func padded(_ images: [UInt8], shape: [Int], pad: Int) -> [UInt8] {
-        let (c, h, w) = (shape[0], shape[1], shape[2])
+        let (h, w) = (shape[1], shape[2])
         let (ph, pw) = (h + 2 * pad, w + 2 * pad)
-        var out = [UInt8](repeating: 0, count: images.count / (h * w) * ph * pw)
-        for plane in 0..<(images.count / (h * w)) {
+        let planes = images.count / (h * w)
+        var out = [UInt8](repeating: 0, count: planes * ph * pw)
+        for plane in 0..<planes {
             for y in 0..<h {
                 for x in 0..<w { out[plane * ph * pw + (y + pad) * pw + x + pad] = images[plane * h * w + y * w + x] }
             }
         }
-        _ = c
         return out
     }
 

@@ -75,6 +75,10 @@ import Testing
         let error = #expect(throws: StageError.self) { try file.root.createDataset("x", of: UInt8.self, shape: [1]) }
         #expect(error?.code == .cantCreate)
         #expect(error?.message.hasPrefix("\(path): /x: cannot create dataset: the name exists already") == true)
+        _ = try file.root.createGroup("g/h")
+        let group = #expect(throws: StageError.self) { try file.root.openGroup("g").createGroup("h") }
+        #expect(group?.code == .cantCreate)
+        #expect(group?.message.hasPrefix("\(path): /g/h: cannot create group: the name exists already (HDF5: ") == true)
     }
 
     @Test func readOnlyFilesRefuseWritesAsIOError() throws {

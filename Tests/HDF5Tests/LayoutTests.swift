@@ -83,5 +83,7 @@ import Testing
         let x = try root.openGroup("a/b").openDataset("c/x")
         #expect(x.path == "/a/b/c/x")
         #expect(try x.read(as: Double.self) == [1.0, 2.0])
+        // Absolute names start from the root, whichever group they are given to.
+        #expect(try a.openDataset("/a/b/c/x").path == "/a/b/c/x")
     }
 }

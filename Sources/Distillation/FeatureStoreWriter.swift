@@ -1,0 +1,149 @@
+import Foundation
+import HDF5
+import KDCore
+
+/// A feature file while `kd extract` fills it (normally `<out>.partial`): every dataset is
+/// created at full size up front, rows are written a block at a time, and after each block the
+/// split's attribute `blocks_done` is updated and the file flushed, so a killed extraction
+/// continues after its last finished block. Blocks are whole multiples of the batch size (so
+/// every batch is the one an unbroken run computes) and of the chunk rows (so each chunk is
+/// compressed and written once). Cost: one hyperslab write per dataset and one flush per block.
+final class FeatureStoreWriter {
+    /// The datasets and blocks of one split.
+    struct SplitLayout: Equatable {
+        var name: String
+        var count: Int
+        var featureShape: [Int]
+        var logitsWidth: Int?
+        /// Views per image, view 0 the plain image; 0 for none.
+        var views: Int
+        var chunkRows: Int
+        var blockRows: Int
+        var blockCount: Int { (count + blockRows - 1) / blockRows }
+        var featureWidth: Int { featureShape.reduce(1, *) }
+
+        /// Chunks of about `targetChunkBytes` for the widest dataset of the split, with a row
+        /// count that is a multiple or a divisor of the batch size; a block is the larger of the two.
+        init(name: String, count: Int, featureShape: [Int], logitsWidth: Int?, views: Int, batch: Int) {
+            self.name = name
+            self.count = count
+            self.featureShape = featureShape
+            self.logitsWidth = logitsWidth
+            self.views = views
+            let rowBytes = 4 * featureShape.reduce(1, *) * max(views, 1)
+            chunkRows = Self.rows(near: max(1, FeatureStoreWriter.targetChunkBytes / max(rowBytes, 1)), batch: batch)
+            blockRows = max(chunkRows, batch)
+        }
+
+        /// The multiple or divisor of `batch` closest to `target` by ratio.
+        static func rows(near target: Int, batch: Int) -> Int {
+            if target >= batch { return batch * Int((Double(target) / Double(batch)).rounded()) }
+            func distance(_ d: Int) -> Double { abs(log(Double(d) / Double(target))) }
+            return (1...batch).filter { batch % $0 == 0 }.min { distance($0) < distance($1) } ?? 1
+        }
+    }
+
+    /// The rows of one block, image-major, as the file stores them.
+    struct Block {
+        var rows: Range<Int>
+        var features: [Float]
+        var logits: [Float]?
+        var viewFeatures: [Float]?
+        var viewLogits: [Float]?
+    }
+
+    /// About 1 MiB per chunk: big enough for deflate to do well, small enough that reading
+    /// one row decompresses little.
+    static let targetChunkBytes = 1 << 20
+    static let blockRowsAttribute = "block_rows"
+    static let blocksDoneAttribute = "blocks_done"
+
+    let file: H5File
+    /// Seconds spent in HDF5 writes and flushes (compression included), and the bytes handed
+    /// to them, for the write throughput.
+    private(set) var writeSeconds = 0.0
+    private(set) var bytesWritten = 0
+
+    private init(file: H5File) {
+        self.file = file
+    }
+
+    /// Creates the file at `path` with every dataset of `layouts` (labels and view parameters
+    /// written at once), root attributes from `describe`, and no block done.
+    static func create(path: String, layouts: [SplitLayout], deflate: Int, labels: [String: [UInt8]],
+                       viewParams: [Int32]?, describe: (H5File) throws -> Void) throws -> FeatureStoreWriter {
+        let file = try H5File.create(path)
+        let level = deflate > 0 ? deflate : nil
+        for layout in layouts {
+            let group = try file.root.createGroup(layout.name)
+            let n = layout.count, rows = layout.chunkRows
+            func floats(_ name: String, _ shape: [Int]) throws {
+                _ = try group.createDataset(name, of: Float.self, shape: [n] + shape, chunk: [rows] + shape,
+                                            deflate: level, shuffle: level != nil)
+            }
+            try floats(FeatureStore.featuresName, layout.featureShape)
+            if let k = layout.logitsWidth { try floats(FeatureStore.logitsName, [k]) }
+            try group.writeDataset(FeatureStore.labelsName, labels[layout.name] ?? [], shape: [n], chunk: [rows], deflate: level)
+            if layout.views > 0, let viewParams {
+                let views = FeatureStore.viewsName + "/"
+                try group.writeDataset(views + FeatureStore.paramsName, viewParams, shape: [n, layout.views, 3],
+                                       chunk: [rows, layout.views, 3], deflate: level)
+                try floats(views + FeatureStore.featuresName, [layout.views] + layout.featureShape)
+                if let k = layout.logitsWidth { try floats(views + FeatureStore.logitsName, [layout.views, k]) }
+            }
+            try group.setAttribute(blockRowsAttribute, layout.blockRows)
+            try group.setAttribute(blocksDoneAttribute, 0)
+        }
+        try describe(file)
+        try file.flush()
+        return FeatureStoreWriter(file: file)
+    }
+
+    /// Opens an unfinished file for more blocks; 65 when its splits are not laid out as
+    /// `layouts` say (made by another version of kd).
+    static func resume(path: String, layouts: [SplitLayout]) throws -> FeatureStoreWriter {
+        let file = try H5File.open(path, writable: true)
+        for layout in layouts {
+            let group = try file.root.openGroup(layout.name)
+            let shape = try group.openDataset(FeatureStore.featuresName).shape
+            guard try group.intAttribute(blockRowsAttribute) == layout.blockRows,
+                  shape == [layout.count] + layout.featureShape else {
+                throw StageError.badData("\(path): /\(layout.name) is laid out differently (features \(shape), "
+                                         + "blocks of \(try group.intAttribute(blockRowsAttribute) ?? 0) rows)")
+            }
+        }
+        return FeatureStoreWriter(file: file)
+    }
+
+    /// Blocks of split `name` already in the file.
+    func blocksDone(_ name: String) throws -> Int {
+        try file.root.openGroup(name).intAttribute(Self.blocksDoneAttribute) ?? 0
+    }
+
+    /// Writes block `index` of `layout`, then records it as done and flushes.
+    func write(_ block: Block, index: Int, of layout: SplitLayout) throws {
+        let started = Date()
+        let group = try file.root.openGroup(layout.name)
+        let n = block.rows.count, first = block.rows.lowerBound
+        func put(_ name: String, _ values: [Float]?, _ shape: [Int]) throws {
+            guard let values else { return }
+            try group.openDataset(name).write(values, start: [first] + shape.map { _ in 0 }, count: [n] + shape)
+            bytesWritten += 4 * values.count
+        }
+        try put(FeatureStore.featuresName, block.features, layout.featureShape)
+        try put(FeatureStore.logitsName, block.logits, [layout.logitsWidth ?? 0])
+        let views = FeatureStore.viewsName + "/"
+        try put(views + FeatureStore.featuresName, block.viewFeatures, [layout.views] + layout.featureShape)
+        try put(views + FeatureStore.logitsName, block.viewLogits, [layout.views, layout.logitsWidth ?? 0])
+        // A crash here leaves a written block unrecorded: the resumed run writes it again.
+        FaultPoint.pass("extract-block")
+        try group.setAttribute(Self.blocksDoneAttribute, index + 1)
+        try file.flush()
+        writeSeconds += Date().timeIntervalSince(started)
+    }
+
+    /// Flushes and closes the file (before it is renamed into place).
+    func close() {
+        file.close()
+    }
+}
