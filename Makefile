@@ -26,7 +26,7 @@ decode-demo: build
 	mkdir -p Data
 	$(KD) decode $(FASHION) --pad 2 --out Data/fashion-mnist.h5
 	$(KD) inspect Data/fashion-mnist.h5
-	@echo "data store: Data/fashion-mnist.h5 (look inside: h5dump -H Data/fashion-mnist.h5)"
+	@echo "data store: Data/fashion-mnist.h5 (look inside: h5dump -H -p Data/fashion-mnist.h5)"
 
 clean:
 	rm -rf .build

@@ -93,8 +93,8 @@ public final class BatchNorm2d: Layer {
                         // y = scale · x + shift, with scale = γ/σ and shift = β − scale · μ
                         let scale = gamma[c] * ib[c], shift = beta[c] - gamma[c] * ib[c] * cb[c]
                         for n in 0..<batch {
-                            let src = x + (n * channels + c) * spatial, dst = y + (n * channels + c) * spatial
-                            for i in 0..<spatial { dst[i] = scale * src[i] + shift }
+                            let offset = (n * channels + c) * spatial
+                            scaleShift(x + offset, y + offset, spatial, scale: scale, shift: shift)
                         }
                     }
                 }
@@ -138,16 +138,13 @@ public final class BatchNorm2d: Layer {
                             let k = sumDyXhat / Float(perChannel) * invStd   // multiplies (x − μ)
                             for n in 0..<batch {
                                 let offset = (n * channels + c) * spatial
-                                let src = x + offset, g = dy + offset, dst = dx + offset
-                                for i in 0..<spatial {
-                                    dst[i] = scale * (g[i] - meanDy - (src[i] - mean) * k)
-                                }
+                                batchNormGradient(dy + offset, x + offset, dx + offset, spatial,
+                                                  scale: scale, meanDy: meanDy, mean: mean, k: k)
                             }
                         } else {
                             for n in 0..<batch {
                                 let offset = (n * channels + c) * spatial
-                                let g = dy + offset, dst = dx + offset
-                                for i in 0..<spatial { dst[i] = scale * g[i] }
+                                scaleShift(dy + offset, dx + offset, spatial, scale: scale, shift: 0)
                             }
                         }
                     }

@@ -49,7 +49,25 @@ public enum ComputeThreads {
             n = value
         }
         openblas_set_num_threads(1)
+        keepFreedMemoryForReuse()
         return max(1, n)
+    }
+
+    /// Layers return fresh tensors, and a training step frees and allocates hundreds of MB of
+    /// them. By default glibc hands blocks above 32 MB back to the kernel on free, so every step
+    /// would fault the same memory in again, page by page, zeroed. Raising the mmap and trim
+    /// thresholds makes freed blocks stay in the heap for the next step.
+    /// (Swift's Glibc module leaves out malloc.h, so `mallopt` is looked up by name; the two
+    /// parameter numbers are glibc's M_TRIM_THRESHOLD and M_MMAP_THRESHOLD.)
+    private static func keepFreedMemoryForReuse() {
+        #if canImport(Glibc)
+        typealias MallocOption = @convention(c) (Int32, Int32) -> Int32
+        guard let mallopt = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let set = unsafeBitCast(mallopt, to: MallocOption.self)
+        let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3
+        _ = set(mmapThreshold, Int32.max)
+        _ = set(trimThreshold, Int32.max)
+        #endif
     }
 
     /// Splits `0..<items` into one contiguous range per worker (at most `count`, at most

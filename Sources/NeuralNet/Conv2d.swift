@@ -120,10 +120,9 @@ public final class Conv2d: Layer {
                                 let dst = out + ((first + image) * outChannels + o) * spatial
                                 let shift = bb.isEmpty ? 0 : bb[o]
                                 if let product {
-                                    let src = product + o * width + image * spatial
-                                    for i in 0..<spatial { dst[i] = src[i] + shift }
+                                    addScalar(product + o * width + image * spatial, dst, spatial, shift)
                                 } else if shift != 0 {
-                                    for i in 0..<spatial { dst[i] += shift }
+                                    addScalar(dst, dst, spatial, shift)
                                 }
                             }
                         }

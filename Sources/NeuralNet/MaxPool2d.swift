@@ -40,8 +40,12 @@ public final class MaxPool2d: Layer {
                     for p in range {
                         let src = xb.baseAddress! + p * inPlane
                         let dst = out.baseAddress! + p * outPlane, arg = ab.baseAddress! + p * outPlane
+                        var first = 0   // the output columns the 2×2 fast path has done, per row
+                        if kernel == 2 && stride == 2 {
+                            first = pool2x2(src, dst, arg, width: width, outHeight: outHeight, outWidth: outWidth)
+                        }
                         for oh in 0..<outHeight {
-                            for ow in 0..<outWidth {
+                            for ow in first..<outWidth {
                                 var best = (oh * stride) * width + ow * stride
                                 var bestValue = src[best]
                                 for kh in 0..<kernel {
@@ -59,6 +63,36 @@ public final class MaxPool2d: Layer {
                 }
             }}
         }
+    }
+
+    /// The 2×2, stride-2 windows of one plane, eight outputs at a time: sixteen floats of an input
+    /// row hold the left (even lanes) and right (odd lanes) values of eight windows. The same
+    /// rule as the scalar loop (first maximum wins, NaN propagates), without branches. Returns
+    /// how many output columns of each row it did; the caller does the rest.
+    private func pool2x2(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                         _ arg: UnsafeMutablePointer<Int32>, width: Int, outHeight: Int, outWidth: Int) -> Int {
+        let done = outWidth / 8 * 8
+        let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+        for oh in 0..<outHeight {
+            let top = src + 2 * oh * width, bottom = top + width
+            for ow in Swift.stride(from: 0, to: done, by: 8) {
+                let a = UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                let b = UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                let corner = lanes &+ Int32(2 * oh * width + 2 * ow)
+                var best = a.evenHalf, index = corner
+                @inline(__always) func consider(_ v: SIMD8<Float>, _ offset: Int) {
+                    let take = (v .> best) .| (v .!= v)
+                    best.replace(with: v, where: take)
+                    index.replace(with: corner &+ Int32(offset), where: take)
+                }
+                consider(a.oddHalf, 1)
+                consider(b.evenHalf, width)
+                consider(b.oddHalf, width + 1)
+                UnsafeMutableRawPointer(dst + oh * outWidth + ow).storeBytes(of: best, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(arg + oh * outWidth + ow).storeBytes(of: index, as: SIMD8<Int32>.self)
+            }
+        }
+        return done
     }
 
     public func backward(_ dy: Tensor) -> Tensor {

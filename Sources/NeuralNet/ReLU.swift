@@ -13,7 +13,7 @@ public final class ReLU: Layer {
         output = Tensor(shape: x.shape) { y in
             x.data.withUnsafeBufferPointer { xb in
                 ComputeThreads.parallelFor(x.count, grain: 1 << 15) { range in
-                    for i in range { y[i] = max(xb[i], 0) }
+                    rectify(xb.baseAddress! + range.lowerBound, y.baseAddress! + range.lowerBound, range.count)
                 }
             }
         }
@@ -26,7 +26,8 @@ public final class ReLU: Layer {
             dy.data.withUnsafeBufferPointer { g in
             output.data.withUnsafeBufferPointer { y in
                 ComputeThreads.parallelFor(dy.count, grain: 1 << 15) { range in
-                    for i in range { dx[i] = y[i] > 0 ? g[i] : 0 }
+                    rectifyGradient(g.baseAddress! + range.lowerBound, output: y.baseAddress! + range.lowerBound,
+                                    dx.baseAddress! + range.lowerBound, range.count)
                 }
             }}
         }

@@ -49,7 +49,8 @@ public final class Residual: Layer {
             a.data.withUnsafeBufferPointer { ab in
             b.data.withUnsafeBufferPointer { bb in
                 ComputeThreads.parallelFor(a.count, grain: 1 << 15) { range in
-                    for i in range { out[i] = ab[i] + bb[i] }
+                    addVectors(ab.baseAddress! + range.lowerBound, bb.baseAddress! + range.lowerBound,
+                               out.baseAddress! + range.lowerBound, range.count)
                 }
             }}
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Datasets
+import Distillation
 import KDCore
 
 struct Inspect: ParsableCommand {
@@ -22,7 +23,8 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try runStage("inspect") {
-            let inspection = try FileInspection(path: file)
+            let inspection = try FileInspection(path: file, inspectors: KindInspector.builtIn.merging(
+                [FeatureStore.kind: FeatureStatistics.inspector]) { $1 })
             print(json ? try InspectionReport.json(inspection) : InspectionReport.text(inspection), terminator: "")
         }
     }

@@ -21,7 +21,7 @@ import Testing
         let metrics = try String(contentsOfFile: dir.file("run/metrics.csv"), encoding: .utf8)
             .split(separator: "\n")
         #expect(metrics.count == 4)
-        #expect(metrics[0].hasPrefix("epoch,train_loss,train_accuracy,val_accuracy,test_accuracy"))
+        #expect(metrics[0].hasPrefix("epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy"))
         let model = try H5File.open(dir.file("run/model.h5"))
         #expect(try model.stringAttribute("kd_kind") == "model")
         #expect(try model.doubleArrayAttribute("input_mean")?.count == 1)

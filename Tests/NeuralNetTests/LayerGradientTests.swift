@@ -64,18 +64,30 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         return Tensor(shape: shape, data: values)
     }
 
-    @Test(arguments: [(2, 2), (3, 2), (3, 1)])
-    func maxPool(kernel: Int, stride: Int) {
+    /// 7×7 planes take the general loop; 2×2 pooling of 18×18 planes takes the eight-wide path
+    /// for the first eight outputs of a row and the general loop for the ninth.
+    @Test(arguments: [(2, 2, 7), (3, 2, 7), (3, 1, 7), (2, 2, 18)])
+    func maxPool(kernel: Int, stride: Int, size: Int) {
         var rng = RandomState(seed: 4)
-        let x = distinctValues([2, 2, 7, 7], &rng)
+        let x = distinctValues([2, 2, size, size], &rng)
         #expect(gradientDisagreements(of: MaxPool2d(kernel: kernel, stride: stride), at: x, mode: .training) == [])
     }
 
-    @Test func maxPoolRoutesTiesToTheFirstMaximum() {
+    @Test(arguments: [2, 18])
+    func maxPoolRoutesTiesToTheFirstMaximumAndPropagatesNaN(size: Int) {
         let pool = MaxPool2d(kernel: 2)
-        let x = Tensor(shape: [1, 1, 2, 2], data: [5, 5, 5, 5])
-        #expect(pool.forward(x, mode: .training).data == [5])
-        #expect(pool.backward(Tensor(shape: [1, 1, 1, 1], data: [1])).data == [1, 0, 0, 0])
+        var x = Tensor(shape: [1, 1, size, size], repeating: 5)
+        x.data[size + 1] = .nan   // the bottom-right of the first window
+        let y = pool.forward(x, mode: .training)
+        #expect(y.data[0].isNaN && y.data.dropFirst().allSatisfy { $0 == 5 })
+        let dx = pool.backward(Tensor(shape: y.shape, repeating: 1))
+        // Each window sends its gradient to its top-left value, the first of equal maxima,
+        // except the first window, whose maximum is the NaN.
+        for (i, g) in dx.data.enumerated() {
+            let (row, column) = i.quotientAndRemainder(dividingBy: size)
+            let expected: Float = i == size + 1 ? 1 : (i == 0 ? 0 : (row % 2 == 0 && column % 2 == 0 ? 1 : 0))
+            #expect(g == expected, "dx[\(i)]")
+        }
     }
 
     @Test(arguments: [(2, 2), (3, 2), (3, 1)])
