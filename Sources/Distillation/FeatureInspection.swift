@@ -1,4 +1,5 @@
 import Datasets
+import Foundation
 import HDF5
 import KDCore
 
@@ -94,8 +95,8 @@ public struct FeatureStatistics: InspectionSection {
             for (name, values) in [("mean", e.mean), ("std", e.std), ("min", e.min), ("max", e.max)] {
                 let sorted = values.sorted()
                 let cells = [sorted.first, sorted.isEmpty ? nil : sorted[sorted.count / 2], sorted.last]
-                    .map { InspectionReport.pad($0.map(Self.number) ?? "-", 11, false) }
-                lines.append("    " + InspectionReport.pad(name, 10, false) + "  " + cells.joined(separator: "  "))
+                    .map { Self.padded($0.map(Self.number) ?? "-", 11) }
+                lines.append("    " + Self.padded(name, 10) + "  " + cells.joined(separator: "  "))
             }
             lines.append("    dead (constant): " + Self.list(e.dead))
             lines.append("    exploding (non-finite or |x| > \(Self.number(Self.explodingLimit))): " + Self.list(e.exploding))
@@ -109,8 +110,8 @@ public struct FeatureStatistics: InspectionSection {
             "exploding_limit": Self.explodingLimit,
             "datasets": entries.map { e -> [String: Any] in
                 ["path": e.path, "rows": e.rows, "sampled_rows": e.sampledRows, "dims": e.mean.count,
-                 "mean": e.mean.map(InspectionReport.json), "std": e.std.map(InspectionReport.json),
-                 "min": e.min.map(InspectionReport.json), "max": e.max.map(InspectionReport.json),
+                 "mean": e.mean.map(Self.json), "std": e.std.map(Self.json),
+                 "min": e.min.map(Self.json), "max": e.max.map(Self.json),
                  "dead": e.dead, "exploding": e.exploding]
             },
         ]
@@ -125,6 +126,15 @@ public struct FeatureStatistics: InspectionSection {
 
     private static func number(_ v: Double) -> String {
         v.isFinite ? String(format: "%.4g", v) : "\(v)"
+    }
+
+    private static func padded(_ s: String, _ width: Int) -> String {
+        s + String(repeating: " ", count: Swift.max(0, width - s.count))
+    }
+
+    /// JSON has no NaN or infinity: those become "nan", "inf", "-inf", as elsewhere in kd inspect.
+    private static func json(_ v: Double) -> Any {
+        v.isFinite ? v : (v.isNaN ? "nan" : v > 0 ? "inf" : "-inf")
     }
 }
 

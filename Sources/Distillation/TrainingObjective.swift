@@ -55,13 +55,15 @@ extension TrainingObjective {
 public struct ClassificationObjective: TrainingObjective {
     public var classes: [String]
     public var augment: Bool
+    /// What else defines the run (an ensemble's members and what it fine-tunes).
+    public var settings: [String: String]
 
-    public init(classes: [String], augment: Bool) {
+    public init(classes: [String], augment: Bool, settings: [String: String] = [:]) {
         self.classes = classes
         self.augment = augment
+        self.settings = settings
     }
 
-    public var settings: [String: String] { [:] }
     public var classifies: Bool { true }
 
     public func loss(outputs: Tensor, set: ImageSet, rows: ArraySlice<Int>, views: [Int]?) -> (loss: Float, grad: Tensor) {

@@ -23,6 +23,16 @@ public struct TrainingRun {
     public var restart = false
     /// Checkpoints kept (the newest); older ones are removed after each epoch.
     public var keepCheckpoints = 2
+    /// Sets the starting weights (an ensemble starts from its students and the teacher's head);
+    /// nil: PyTorch's initialization from the recipe's seed.
+    public var initialize: ((Model) throws -> Void)?
+    /// Train the head only, with the trunk frozen in inference mode (its BatchNorm statistics
+    /// untouched) — an ensemble's default fine-tuning.
+    public var frozenTrunk = false
+    /// The input normalization to use; nil: measured on the training images.
+    public var normalization: InputNormalization?
+    /// Attributes the finished model file carries beyond the run's own.
+    public var describeModel: ((H5File) throws -> Void)?
 
     /// `architecture` must already take the store's images.
     public init(stage: String, architecture: Architecture, store: DataStore, runPath: String,
@@ -64,13 +74,13 @@ public struct TrainingRun {
         let train = recipe.valSplit > 0 ? all.subset(order.dropFirst(recipe.valSplit).sorted()) : all
         let validation = recipe.valSplit > 0 ? all.subset(order.prefix(recipe.valSplit).sorted()) : nil
         let test = store.splitNames.contains("test") ? try ImageSet.load(store, split: "test") : nil
-        let normalization = train.pixels.withUnsafeBufferPointer {
+        let normalization = self.normalization ?? train.pixels.withUnsafeBufferPointer {
             InputNormalization.measure($0, shape: store.imageShape)
         }
 
         // State: fresh, or the newest checkpoint that loads.
-        let model = try Model(architecture, seed: recipe.seed)
-        let optimizer = try recipe.makeOptimizer(model.namedParameters)
+        let model = try freshModel()
+        let optimizer = try recipe.makeOptimizer(trainable(model))
         var rng = RandomState(seed: recipe.seed &+ 2)
         var startEpoch = 1
         var checkpointRow: String?
@@ -115,6 +125,7 @@ public struct TrainingRun {
         try ModelFile.save(model, to: folder.model, kind: .model) { file in
             try normalization.write(to: file)
             try objective.describe(model: file)
+            try describeModel?(file)
             try file.setAttribute("data", store.path)
             try file.setAttribute("data_sha256", dataSHA)
             try file.setAttribute("recipe", recipe.jsonText)
@@ -180,12 +191,35 @@ public struct TrainingRun {
             } catch let error as StageError {
                 Console.warn("skipping checkpoint \(path): \(error.message)")
                 // A partly loaded model must not leak into the next attempt: back to the start.
-                let fresh = try Model(architecture, seed: recipe.seed)
+                let fresh = try freshModel()
                 for ((_, a), (_, b)) in zip(model.stateDict, fresh.stateDict) { a.value = b.value }
-                try optimizer.restore(try recipe.makeOptimizer(fresh.namedParameters).state)
+                try optimizer.restore(try recipe.makeOptimizer(trainable(fresh)).state)
             }
         }
         return nil
+    }
+
+    /// The model before any training: initialized from the seed, then given its starting weights.
+    private func freshModel() throws -> Model {
+        let model = try Model(architecture, seed: recipe.seed)
+        try initialize?(model)
+        return model
+    }
+
+    /// What the optimizer moves: everything, or the head alone when the trunk is frozen.
+    private func trainable(_ model: Model) -> [(String, Parameter)] {
+        guard frozenTrunk, let name = architecture.head?.name else { return model.namedParameters }
+        return model.namedParameters.filter { $0.0.hasPrefix(name + ".") }
+    }
+
+    /// Forward in training mode — of the head only, over an inference-mode trunk, when frozen.
+    private func trainingForward(_ model: Model, _ batch: Tensor) -> Tensor {
+        guard frozenTrunk, let head = model.head else { return model.forward(batch, mode: .training) }
+        return head.forward(model.trunk.forward(batch, mode: .inference), mode: .training)
+    }
+
+    private func trainingBackward(_ model: Model, _ grad: Tensor) {
+        if frozenTrunk, let head = model.head { _ = head.backward(grad) } else { _ = model.backward(grad) }
     }
 
     /// One pass over the training images in an order drawn from `rng`.
@@ -205,7 +239,7 @@ public struct TrainingRun {
             let rows = order[step * batchSize..<min((step + 1) * batchSize, used)]
             let (crops, views) = try objective.augmentation(rows: rows, set: data, rng: &rng)
             data.fill(&batch, indices: rows, normalization: normalization, augmentations: crops)
-            let outputs = model.forward(batch, mode: .training)
+            let outputs = trainingForward(model, batch)
             let (loss, grad) = try objective.loss(outputs: outputs, set: data, rows: rows, views: views)
             guard loss.isFinite else {
                 let good = epoch > 1 ? "the last good checkpoint is \(folder.checkpoint(epoch: epoch - 1))"
@@ -215,7 +249,7 @@ public struct TrainingRun {
                                          + "with --restart")
             }
             optimizer.zeroGrad()
-            _ = model.backward(grad)
+            trainingBackward(model, grad)
             optimizer.step()
             lossSum += Double(loss) * Double(rows.count)
             if objective.classifies { correct += objective.countCorrect(outputs, set: data, rows: rows) }

@@ -13,6 +13,7 @@ import KDCore
 //   "layers": [{"type": "conv", "out": 16, "kernel": 3, "padding": 1, "bias": false, "name": "conv1"},
 //              {"type": "batchnorm"}, {"type": "relu"},
 //              {"type": "residual", "body": [...], "shortcut": [...]},
+//              {"type": "concat", "branches": [...]},     (flat outputs side by side: ensembles)
 //              {"type": "globalavgpool"}, {"type": "flatten"}]
 //
 // Decoding is strict: an unknown field or layer type is an error naming where it is, so a typo
@@ -134,7 +135,7 @@ extension Architecture.VGGItem: Codable {
 
 extension LayerSpec: Codable {
     private enum Keys: String, CodingKey {
-        case type, name, out, kernel, stride, padding, bias, p, layers, body, shortcut
+        case type, name, out, kernel, stride, padding, bias, p, layers, body, shortcut, branches
     }
 
     /// The fields each type takes besides `type` and `name`.
@@ -142,7 +143,7 @@ extension LayerSpec: Codable {
         "conv": ["out", "kernel", "stride", "padding", "bias"], "batchnorm": [], "relu": [],
         "maxpool": ["kernel", "stride"], "avgpool": ["kernel", "stride"], "globalavgpool": [],
         "flatten": [], "linear": ["out", "bias"], "dropout": ["p"], "sequential": ["layers"],
-        "residual": ["body", "shortcut"],
+        "residual": ["body", "shortcut"], "concat": ["branches"],
     ]
 
     public init(from decoder: Decoder) throws {
@@ -170,6 +171,7 @@ extension LayerSpec: Codable {
         case "linear": kind = .linear(out: try int(.out), bias: try bias())
         case "dropout": kind = .dropout(p: try c.decode(Double.self, forKey: .p))
         case "sequential": kind = .sequential(try c.decode([LayerSpec].self, forKey: .layers))
+        case "concat": kind = .concat(try c.decode([LayerSpec].self, forKey: .branches))
         default:
             kind = .residual(body: try c.decode([LayerSpec].self, forKey: .body),
                              shortcut: try c.decodeIfPresent([LayerSpec].self, forKey: .shortcut))
@@ -195,6 +197,8 @@ extension LayerSpec: Codable {
             try c.encode(list, forKey: .layers)
         case .residual(let body, let shortcut):
             try c.encode(body, forKey: .body); try c.encodeIfPresent(shortcut, forKey: .shortcut)
+        case .concat(let branches):
+            try c.encode(branches, forKey: .branches)
         case .batchNorm, .relu, .globalAvgPool, .flatten:
             break
         }

@@ -20,6 +20,8 @@ public struct LayerSpec: Equatable, Sendable {
         case sequential([LayerSpec])
         /// body(x) + shortcut(x); no shortcut means the identity.
         case residual(body: [LayerSpec], shortcut: [LayerSpec]?)
+        /// Branches on the same input, flat outputs joined in order (an ensemble's members).
+        case concat([LayerSpec])
     }
 
     public init(_ kind: Kind, name: String? = nil) {
@@ -29,7 +31,7 @@ public struct LayerSpec: Equatable, Sendable {
 
     /// The `type` of each kind in JSON files.
     static let typeNames = ["conv", "batchnorm", "relu", "maxpool", "avgpool", "globalavgpool",
-                            "flatten", "linear", "dropout", "sequential", "residual"]
+                            "flatten", "linear", "dropout", "sequential", "residual", "concat"]
 
     var typeName: String {
         switch kind {
@@ -44,6 +46,7 @@ public struct LayerSpec: Equatable, Sendable {
         case .dropout: "dropout"
         case .sequential: "sequential"
         case .residual: "residual"
+        case .concat: "concat"
         }
     }
 
@@ -98,6 +101,9 @@ public struct LayerSpec: Equatable, Sendable {
                 }
                 try Self.validate(shortcut, field: field + ".shortcut")
             }
+        case .concat(let branches):
+            guard !branches.isEmpty else { throw ArchitectureFieldError(field: field + ".branches", "the branch list is empty") }
+            try Self.validate(branches, field: field + ".branches")
         case .batchNorm, .relu, .globalAvgPool, .flatten:
             break
         }

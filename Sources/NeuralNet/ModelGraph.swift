@@ -107,6 +107,16 @@ struct ModelGraph {
                 layer = dropout
             case .sequential(let list):
                 return try sequence(list, prefix: path, input: input)
+            case .concat(let branches):
+                var children: [(String, any Layer)] = []
+                for (index, branch) in branches.enumerated() {
+                    let name = branch.name ?? String(index)
+                    let (child, out) = try build(branch, path: path + "." + name, input: input)
+                    guard out.count == 1 else { throw fail("branch \(name) gives \(out), not a flat vector [D]") }
+                    children.append((name, child))
+                }
+                let concat = Concat(children)
+                return (concat, try outputShape(of: concat, input: input, fail))
             case .residual(let body, let shortcut):
                 let (bodyLayer, _) = try sequence(body, prefix: path, input: input)
                 let shortcutLayer = try shortcut.map { try sequence($0, prefix: path + ".shortcut", input: input).0 }
