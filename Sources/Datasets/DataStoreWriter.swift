@@ -9,6 +9,9 @@ import KDCore
 public final class DataStoreWriter {
     public let file: H5File
     public let pad: Int
+    /// Most images kept per split, by split name ("train", "test"); a split without an entry
+    /// keeps all. The first images of the source are kept (`kd decode --limit-train`).
+    public let limits: [String: Int]
     /// [C, H, W] as stored (after padding), fixed by the first split.
     public private(set) var imageShape: [Int]?
     /// The splits written so far, with their labels.
@@ -27,13 +30,15 @@ public final class DataStoreWriter {
     public static let imageChunkBytes = 1 << 20
 
     /// Creates (truncates) the HDF5 file at `path`, normally an `AtomicOutput.partialPath`.
-    public init(path: String, pad: Int) throws {
+    public init(path: String, pad: Int, limits: [String: Int] = [:]) throws {
         file = try H5File.create(path)
         self.pad = pad
+        self.limits = limits
     }
 
     /// Starts split `name` ("train", "test") of `count` images of `sourceShape` [C, H, W]
-    /// (before padding). Hand it to `finish(_:)` once every image was appended.
+    /// (before padding). Hand it to `finish(_:)` once every image was appended; with a limit
+    /// for the split, images past it are appended as usual and skipped.
     public func beginSplit(_ name: String, count: Int, sourceShape: [Int], coarseLabels: Bool) throws -> SplitWriter {
         if let first = firstSplit, first.sourceShape != sourceShape {
             func text(_ s: [Int]) -> String { s.map(String.init).joined(separator: "×") }
@@ -43,8 +48,8 @@ public final class DataStoreWriter {
         }
         firstSplit = firstSplit ?? (name, sourceShape)
         imageShape = [sourceShape[0], sourceShape[1] + 2 * pad, sourceShape[2] + 2 * pad]
-        return try SplitWriter(group: file.root.createGroup(name), name: name, count: count,
-                               sourceShape: sourceShape, pad: pad, coarseLabels: coarseLabels)
+        return try SplitWriter(group: file.root.createGroup(name), name: name, count: min(count, limits[name] ?? count),
+                               offered: count, sourceShape: sourceShape, pad: pad, coarseLabels: coarseLabels)
     }
 
     /// Writes the rest of `split` (its last chunk and its labels). The split's datasets close
@@ -59,8 +64,10 @@ public final class DataStoreWriter {
 /// of a data store; made by `DataStoreWriter.beginSplit`.
 public final class SplitWriter {
     public let name: String
-    /// Images the split must receive.
+    /// Images the split stores.
     public let count: Int
+    /// Images the decoder appends; those past `count` are skipped.
+    public let offered: Int
     public let sourceShape: [Int]
     private let pad: Int
     private let images: H5Dataset
@@ -71,13 +78,15 @@ public final class SplitWriter {
     private var staging: [UInt8]
     private var staged = 0
     private var written = 0
+    private var appended = 0
     private(set) var labels: [UInt8] = []
     private var coarseLabels: [UInt8]?
 
-    init(group: H5Group, name: String, count: Int, sourceShape: [Int], pad: Int, coarseLabels: Bool) throws {
+    init(group: H5Group, name: String, count: Int, offered: Int, sourceShape: [Int], pad: Int, coarseLabels: Bool) throws {
         self.group = group
         self.name = name
         self.count = count
+        self.offered = offered
         self.sourceShape = sourceShape
         self.pad = pad
         let (c, h, w) = (sourceShape[0], sourceShape[1] + 2 * pad, sourceShape[2] + 2 * pad)
@@ -90,9 +99,12 @@ public final class SplitWriter {
         self.coarseLabels = coarseLabels ? [] : nil
     }
 
-    /// Adds the next image (`pixels`: C×H×W bytes, channel-major, unpadded) and its labels.
+    /// Adds the next image (`pixels`: C×H×W bytes, channel-major, unpadded) and its labels;
+    /// skips it when the split already holds its `count` images.
     public func append(pixels: UnsafeRawBufferPointer, label: UInt8, coarseLabel: UInt8 = 0) throws {
-        precondition(written + staged < count, "more images than the split was created for")
+        precondition(appended < offered, "more images than the split was created for")
+        appended += 1
+        guard written + staged < count else { return }
         let (c, h, w) = (sourceShape[0], sourceShape[1], sourceShape[2])
         let paddedWidth = w + 2 * pad
         staging.withUnsafeMutableBytes { chunk in
@@ -117,7 +129,7 @@ public final class SplitWriter {
     /// Writes what is staged and the labels; every image of the split must have been added.
     func finish() throws {
         if staged > 0 { try flushStaged() }
-        precondition(written == count, "split \(name) got \(written) of \(count) images")
+        precondition(appended == offered && written == count, "split \(name) got \(appended) of \(offered) images")
         try writeLabels(DataStore.labelsName, labels)
         if let coarse = coarseLabels { try writeLabels(DataStore.coarseLabelsName, coarse) }
     }

@@ -14,13 +14,18 @@ public struct DecodeOptions: Sendable {
     public var pad: Int
     /// IDX only; nil: guessed from the input path.
     public var classes: ClassNames?
+    /// Most images kept per split ("train", "test"), the first ones of the source; a split
+    /// without an entry keeps all. For quick runs on a small store.
+    public var limits: [String: Int]
 
-    public init(input: String, output: String, format: DatasetFormat? = nil, pad: Int = 0, classes: ClassNames? = nil) {
+    public init(input: String, output: String, format: DatasetFormat? = nil, pad: Int = 0, classes: ClassNames? = nil,
+                limits: [String: Int] = [:]) {
         self.input = input
         self.output = output
         self.format = format
         self.pad = pad
         self.classes = classes
+        self.limits = limits
     }
 }
 
@@ -50,6 +55,9 @@ public enum DatasetDecoder {
         guard (0...maxPad).contains(options.pad) else {
             throw StageError.usage("--pad \(options.pad) is out of range; expected 0…\(maxPad) pixels")
         }
+        if let (split, limit) = options.limits.first(where: { $0.value < 1 }) {
+            throw StageError.usage("--limit-\(split) \(limit) is out of range; expected at least 1 image")
+        }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: options.input, isDirectory: &isFolder) else {
             throw StageError.noInput("input \(options.input) does not exist; expected a dataset folder or a .tar.gz archive")
@@ -64,7 +72,8 @@ public enum DatasetDecoder {
 
         let written: WrittenStore
         do {
-            written = try write(files, format: format, classes: options.classes, pad: options.pad, to: output.partialPath)
+            written = try write(files, format: format, classes: options.classes, pad: options.pad,
+                                limits: options.limits, to: output.partialPath)
             try output.commit()
         } catch {
             output.discard()
@@ -88,8 +97,8 @@ public enum DatasetDecoder {
     /// Writes the whole store to `path`: every split, then the root attributes. The store is
     /// closed on return, every HDF5 object released, so it can be renamed into place.
     private static func write(_ files: SourceFiles, format: DatasetFormat, classes choice: ClassNames?,
-                              pad: Int, to path: String) throws -> WrittenStore {
-        let store = try DataStoreWriter(path: path, pad: pad)
+                              pad: Int, limits: [String: Int], to path: String) throws -> WrittenStore {
+        let store = try DataStoreWriter(path: path, pad: pad, limits: limits)
         defer { store.file.close() }
         let root = store.file
         let classes: [String], note: String
@@ -139,24 +148,34 @@ public enum DatasetDecoder {
             }
             return (files, found)
         }
-        var candidates = [input]
-        let inside = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
-        candidates += inside.sorted().map { input + "/" + $0 }.filter { path in
-            var isDir: ObjCBool = false
-            return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
-        }
-        for folder in candidates {
-            let files = try SourceFiles(folder: folder)
-            let matching = wanted.filter { $0.matches(files.names) }
-            if matching.count > 1 {
-                throw StageError.usage(
-                    "\(folder) holds files of several formats (\(matching.map(\.rawValue).joined(separator: ", "))); "
-                    + "choose one with --format")
+        // The folder itself first; only when it holds no dataset, the folders inside it.
+        var found = try datasets(in: input, wanted)
+        if found.isEmpty {
+            let inside = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
+            for name in inside.sorted() {
+                var isDir: ObjCBool = false
+                let path = input + "/" + name
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+                    found += try datasets(in: path, wanted)
+                }
             }
-            if let found = matching.first { return (files, found) }
         }
-        throw StageError.noInput(
-            "found no dataset in \(input) or the folders inside it; expected "
-            + wanted.map(\.expectedFiles).joined(separator: ", or "))
+        guard let first = found.first else {
+            throw StageError.noInput(
+                "found no dataset in \(input) or the folders inside it; expected "
+                + wanted.map(\.expectedFiles).joined(separator: ", or "))
+        }
+        guard found.count == 1 else {
+            let list = found.map { "\($0.0.location) (\($0.1.rawValue))" }.joined(separator: ", ")
+            throw StageError.usage(
+                "\(input) holds several datasets: \(list); name one folder as the input, or choose the format with --format")
+        }
+        return first
+    }
+
+    /// The formats among `wanted` whose files are in `folder`.
+    private static func datasets(in folder: String, _ wanted: [DatasetFormat]) throws -> [(SourceFiles, DatasetFormat)] {
+        let files = try SourceFiles(folder: folder)
+        return wanted.filter { $0.matches(files.names) }.map { (files, $0) }
     }
 }

@@ -128,7 +128,7 @@ public struct EnsembleAssembly {
 
     /// The ensemble as an architecture: a `concat` of the members (each its body and head, named
     /// `members.<i>`), then the teacher's output layer.
-    static func architecture(members: [Architecture], input: [Int], head: Architecture.Head) -> Architecture {
+    public static func architecture(members: [Architecture], input: [Int], head: Architecture.Head) -> Architecture {
         let branches = members.enumerated().map { index, member in
             LayerSpec(.sequential(member.layerList + (member.head.map {
                 [LayerSpec(.linear(out: $0.out, bias: $0.bias), name: $0.name)]

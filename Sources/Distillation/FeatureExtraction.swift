@@ -129,7 +129,8 @@ public struct FeatureExtraction {
     // MARK: - Checks and the partial file
 
     private func chosenSplits(of store: DataStore) throws -> [String] {
-        let chosen = splits ?? store.splitNames
+        // By default every split, the training images first.
+        let chosen = splits ?? FeatureStore.ordered(store.splitNames)
         guard !chosen.isEmpty else { throw StageError.usage("--splits names no split") }
         for name in chosen where !store.splitNames.contains(name) {
             throw StageError.usage("--splits: \(dataPath) has no split \(name); it has "

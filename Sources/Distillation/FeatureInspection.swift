@@ -44,7 +44,7 @@ public struct FeatureStatistics: InspectionSection {
         summaries = []
         entries = []
         let description = (try? store.file.stringAttribute("layer_description")).flatMap { $0 } ?? store.layer
-        for name in store.splitNames.sorted(by: { Self.order($0) < Self.order($1) }) {
+        for name in FeatureStore.ordered(store.splitNames) {
             let split = try store.split(name)
             var parts = ["\(split.count) images", "features \(Self.shape(split.featureShape)) (\(description))"]
             if let k = split.logitsWidth { parts.append("logits \(k)") }
@@ -64,11 +64,6 @@ public struct FeatureStatistics: InspectionSection {
                                      shape: [split.viewCount] + split.featureShape, pooledLeading: 1))
             }
         }
-    }
-
-    /// train, test, then any other split by name.
-    private static func order(_ name: String) -> (Int, String) {
-        (["train", "test"].firstIndex(of: name) ?? 2, name)
     }
 
     /// Up to `sampleRows` rows of `count`, as evenly spread runs of `runRows` (all when few).

@@ -62,6 +62,12 @@ public final class FeatureStore {
         splitNames = try root.memberNames().filter { root.isGroup($0) }.sorted()
     }
 
+    /// Split names in the order kd extracts and shows them: train, test, then others by name.
+    static func ordered(_ names: [String]) -> [String] {
+        func rank(_ name: String) -> (Int, String) { (["train", "test"].firstIndex(of: name) ?? 2, name) }
+        return names.sorted { rank($0) < rank($1) }
+    }
+
     /// One split, checked for consistent shapes.
     public func split(_ name: String) throws -> Split {
         guard splitNames.contains(name) else {

@@ -161,16 +161,15 @@ public final class Conv2d: Layer {
             dy.data.withUnsafeBufferPointer { dyb in
             weight.value.data.withUnsafeBufferPointer { wb in
                 let x = xb.baseAddress!, dyp = dyb.baseAddress!, dxp = dxb.baseAddress!, w = wb.baseAddress!
-                ComputeThreads.parallelParts(batch) { part, images in
+                ComputeThreads.parallelParts(batch) { part, range in
                     let buffers = scratch.buffers(part)
-                    let group = groupSize(images: images.count, g)
+                    let group = groupSize(images: range.count, g)
                     let direct = group == 1
                     let cols = direct && pointwise ? nil : buffers[0].reserve(rows * group * spatial)
                     let gathered = direct ? nil : buffers[1].reserve(outChannels * group * spatial)
                     let weightGrad = buffers[2].reserve(outChannels * rows)
-                    weightGrad.update(repeating: 0, count: outChannels * rows)
-                    for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: group) {
-                        let count = min(group, images.upperBound - first)
+                    for first in Swift.stride(from: range.lowerBound, to: range.upperBound, by: group) {
+                        let count = min(group, range.upperBound - first)
                         let width = count * spatial
                         // The group's output gradient as outC × (count · spatial).
                         let dyGroup: UnsafePointer<Float>
@@ -186,17 +185,18 @@ public final class Conv2d: Layer {
                             dyGroup = dyp + first * outChannels * spatial
                         }
                         let images = dxp + first * inChannels * g.inSpatial
-                        // dW += dY · columnsᵀ
+                        // dW (+)= dY · columnsᵀ, the worker's first group setting its partial sum.
+                        let beta: Float = first == range.lowerBound ? 0 : 1
                         if let cols {
                             fillColumns(x, first: first, count: count, g, cols)
                             sgemm(transposeB: true, m: outChannels, n: rows, k: width,
-                                  dyGroup, lda: width, cols, ldb: width, beta: 1, weightGrad, ldc: rows)
+                                  dyGroup, lda: width, cols, ldb: width, beta: beta, weightGrad, ldc: rows)
                         } else {
                             sgemm(transposeB: true, m: outChannels, n: rows, k: width,
                                   dyGroup, lda: width, x + first * inChannels * g.inSpatial, ldb: width,
-                                  beta: 1, weightGrad, ldc: rows)
+                                  beta: beta, weightGrad, ldc: rows)
                         }
-                        // dcolumns = Wᵀ · dY, added back onto the images by col2im.
+                        // dcolumns = Wᵀ · dY, summed back into the images by col2im.
                         guard let cols else {
                             sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
                                   dyGroup, ldb: width, beta: 0, images, ldc: width)
@@ -204,7 +204,6 @@ public final class Conv2d: Layer {
                         }
                         sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
                               dyGroup, ldb: width, beta: 0, cols, ldc: width)
-                        images.update(repeating: 0, count: count * inChannels * g.inSpatial)
                         for image in 0..<count {
                             for c in 0..<inChannels {
                                 g.col2im(channel: c, columns: cols + image * spatial, ld: width,

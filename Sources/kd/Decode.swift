@@ -15,9 +15,10 @@ struct Decode: ParsableCommand {
               - a CIFAR-100 binary folder (cifar-100-binary/) or its .tar.gz,
               - a folder of IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte,
                 t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; plain or .gz).
-            The store holds /train and /test, each with images (uint8 N×C×H×W) and labels
-            (uint8 N; CIFAR-100 also coarse_labels), plus class names and the SHA-256 of each
-            source file. It is written to OUT.partial and renamed to OUT only when complete.
+            The store holds /train and /test, each with images (uint8 N×C×H×W) and
+            labels (uint8 N; CIFAR-100 also coarse_labels), plus the class names and
+            the SHA-256 of each source file. It is written to OUT.partial and renamed
+            to OUT only when complete, so a failed run leaves an existing OUT as it was.
             Exit codes: 64 usage, 65 bad data, 66 missing input, 73 cannot create output.
             """)
 
@@ -27,7 +28,7 @@ struct Decode: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The data store (HDF5) to write.", valueName: "store.h5"))
     var out: String
 
-    @Option(name: .long, help: "The input format (cifar10, cifar100, idx); recognised from the file names when not given.")
+    @Option(name: .long, help: "The input format; recognised from the file names when not given.")
     var format: DatasetFormat?
 
     @Option(name: .long, help: ArgumentHelp(
@@ -40,10 +41,21 @@ struct Decode: ParsableCommand {
         valueName: "fashion-mnist|mnist|file"))
     var classes: String?
 
+    @Option(name: .customLong("limit-train"), help: ArgumentHelp(
+        "Keep only the first N training images (a small store for quick runs).", valueName: "n"))
+    var limitTrain: Int?
+
+    @Option(name: .customLong("limit-test"), help: ArgumentHelp("Keep only the first N test images.", valueName: "n"))
+    var limitTest: Int?
+
     func run() throws {
         try runStage("decode") {
+            var limits: [String: Int] = [:]
+            limits["train"] = limitTrain
+            limits["test"] = limitTest
             let summary = try DatasetDecoder.decode(DecodeOptions(
-                input: input, output: out, format: format, pad: pad, classes: classes.map(ClassNames.init(argument:))))
+                input: input, output: out, format: format, pad: pad, classes: classes.map(ClassNames.init(argument:)),
+                limits: limits))
             let shape = summary.imageShape.map(String.init).joined(separator: "×")
             print("decoded \(summary.format.rawValue) from \(summary.location) → \(out) in "
                   + String(format: "%.1f s", summary.seconds))

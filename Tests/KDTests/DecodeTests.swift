@@ -122,6 +122,20 @@ import Testing
         #expect(r.stdout.contains("classes: mnist digits"))
     }
 
+    @Test func formatChoosesAmongSeveralDatasets() throws {
+        let dir = try TempDir()
+        try Self.write(Self.cifar10Files(), to: dir.file("raw/cifar-10-batches-bin"))
+        try Self.write(Self.cifar100Files(), to: dir.file("raw/cifar-100-binary"))
+        let ambiguous = try decode(dir.file("raw"), dir)
+        #expect(ambiguous.status == 64)
+        #expect(ambiguous.stderr.contains("holds several datasets:"))
+        #expect(ambiguous.stderr.contains("cifar-10-batches-bin (cifar10), \(dir.file("raw/cifar-100-binary")) (cifar100)"))
+        let chosen = try decode(dir.file("raw"), dir, ["--format", "cifar100"])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        #expect(chosen.stdout.contains("decoded cifar100 from \(dir.file("raw/cifar-100-binary"))"))
+        #expect(chosen.stdout.contains("train: 40 images of 3×32×32, 100 classes"))
+    }
+
     // MARK: - Bad record files (65)
 
     @Test func truncatedRecordFile() throws {
