@@ -29,44 +29,28 @@ public struct RegressionObjective: TrainingObjective {
         self.chunk = chunk
         self.augment = augment
         targetsSHA256 = try FileDigest.sha256(path: targetsPath)
-        let file = try H5File.open(targetsPath)
-        guard try file.stringAttribute("kd_kind") == "features" else {
-            throw StageError.badData("\(targetsPath) is not a kd feature file (kd_kind is not \"features\"; made by kd extract)")
+        let features = try FeatureStore(path: targetsPath)
+        try features.checkMadeFrom(dataPath: store.path, sha256: try FileDigest.sha256(path: store.path))
+        let train = try features.split("train")
+        guard train.featureShape.count == 1 else {
+            throw StageError.badData("\(targetsPath): /train/features are \(train.featureShape) per image; "
+                                     + "expected flat dense features [N, D]")
         }
-        let storeSHA = try FileDigest.sha256(path: store.path)
-        if let made = try file.stringAttribute("data_sha256"), made != storeSHA {
-            throw StageError.badData("\(targetsPath) was extracted from another data store (data_sha256 \(made.prefix(12))…), "
-                                     + "not from \(store.path) (\(storeSHA.prefix(12))…)")
-        }
-        let train = try file.root.openDataset("train/features")
-        guard train.shape.count == 2 else {
-            throw StageError.badData("\(targetsPath): /train/features has shape \(train.shape); expected [N, D] dense features")
-        }
-        let width = train.shape[1]
+        let width = train.featureWidth
         columns = try chunk.columns(of: width, in: targetsPath)
-        slice = try FeatureSlice.read(from: file, width: width).chunk(chunk)
-        for split in store.splitNames where file.root.contains("\(split)/features") {
-            let dataset = try file.root.openDataset("\(split)/features")
-            let n = try store.split(split).count
-            guard dataset.shape == [n, width] else {
-                throw StageError.badData("\(targetsPath): /\(split)/features has shape \(dataset.shape); "
-                                         + "expected [\(n), \(width)] for the \(n) images of \(store.path) /\(split)")
+        slice = try FeatureSlice.read(from: features.file, width: width).chunk(chunk)
+        for name in store.splitNames where features.splitNames.contains(name) {
+            let split = try features.split(name)
+            let n = try store.split(name).count
+            guard split.count == n, split.featureShape == [width] else {
+                throw StageError.badData("\(targetsPath): /\(name)/features has shape \([split.count] + split.featureShape); "
+                                         + "expected [\(n), \(width)] for the \(n) images of \(store.path) /\(name)")
             }
-            plain[split] = try dataset.read(as: Float.self, start: [0, columns.lowerBound], count: [n, columns.count])
+            plain[name] = try split.readFeatures(0 ..< n, columns: columns)
         }
-        guard plain["train"] != nil else { throw StageError.badData("\(targetsPath) has no /train/features") }
-        if file.root.contains("train/views/features") {
-            let features = try file.root.openDataset("train/views/features")
-            let params = try file.root.openDataset("train/views/params")
-            let (n, v) = (features.shape[0], features.shape[1])
-            guard features.shape == [n, v, width], params.shape == [n, v, 3] else {
-                throw StageError.badData("\(targetsPath): /train/views has features \(features.shape) and params "
-                                         + "\(params.shape); expected [N, V, \(width)] and [N, V, 3]")
-            }
-            let raw = try params.read(as: Int32.self)
-            views = (v, try features.read(as: Float.self, start: [0, 0, columns.lowerBound], count: [n, v, columns.count]),
-                     stride(from: 0, to: raw.count, by: 3).map {
-                         CropFlip(dx: Int(raw[$0]), dy: Int(raw[$0 + 1]), flip: raw[$0 + 2] != 0) })
+        if train.viewCount > 1 {
+            views = (train.viewCount, try train.readViewFeatures(0 ..< train.count, columns: columns),
+                     try train.readViewParams(0 ..< train.count))
         } else if augment {
             throw StageError.usage("--augment needs targets for the augmented images: \(targetsPath) has no "
                                    + "/train/views (extract with kd extract --views V)")

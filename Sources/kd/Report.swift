@@ -1,0 +1,33 @@
+import ArgumentParser
+import Distillation
+import Foundation
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tables and plots of the seed paper's experiments, side by side.",
+        discussion: """
+            Each RUN_DIR is an experiment folder holding ensemble-<N>/model.h5 (made by kd \
+            ensemble, e.g. Runs/fashion-mnist-demo/direct from Pipelines/Makefile); its students \
+            are found through each ensemble's ensemble_members, their loss curves in the \
+            metrics.csv beside them. Writes the folder OUT with report.md (the accuracy of the \
+            teacher and of every ensemble as assembled and fine-tuned; the training and test loss \
+            of every student, named as the seed paper does: S1; S01, S2; S11…S44; SS11…SS88), \
+            accuracy.csv and students.csv (the same numbers), accuracy.svg and \
+            loss-<experiment>.svg. An earlier report in OUT is replaced whole.
+            Exit codes: 65 a folder that is not an experiment or a model without what the \
+            report needs, 66 a missing folder or model, 73 cannot create OUT.
+            """)
+
+    @Argument(help: ArgumentHelp("Experiment folders, shown side by side in this order.", valueName: "run-dir"))
+    var runDirs: [String]
+
+    @Option(help: ArgumentHelp("The report folder to write (e.g. Reports/fashion-mnist-demo).", valueName: "folder"))
+    var out: String
+
+    func run() throws {
+        try runStage("report") {
+            let outcome = try ExperimentReport(runPaths: runDirs, outPath: out).run()
+            for file in outcome.files { print(file) }
+        }
+    }
+}
