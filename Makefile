@@ -6,8 +6,9 @@ TEST_DEPS  := hdf5-tools python3 python3-venv
 DEMO_DEPS  := dataset-fashion-mnist hdf5-tools
 KD := .build/release/kd
 FASHION := /usr/share/datasets/fashion-mnist
+H5PY_VENV := /tmp/kd-h5py
 
-.PHONY: all build deps test decode-demo clean
+.PHONY: all build deps test h5py decode-demo clean
 all: build
 
 deps:
@@ -16,10 +17,16 @@ deps:
 build: deps
 	swift build -c release
 
-test: deps
+test: deps h5py
 	@Pipelines/ensure-deps.sh $(TEST_DEPS)
 	swift build -c release
-	swift test -c release
+	KD_H5PY_PYTHON=$(H5PY_VENV)/bin/python swift test -c release
+
+# h5py (pip, in a venv) for the interop test that reads kd's feature files as Python users do.
+h5py:
+	@Pipelines/ensure-deps.sh $(TEST_DEPS)
+	@$(H5PY_VENV)/bin/python -c 'import h5py' 2>/dev/null || \
+	  { python3 -m venv $(H5PY_VENV) && $(H5PY_VENV)/bin/pip install -q h5py; }
 
 decode-demo: build
 	@Pipelines/ensure-deps.sh $(DEMO_DEPS)

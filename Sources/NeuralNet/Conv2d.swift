@@ -21,7 +21,7 @@ public final class Conv2d: Layer {
     private let scratch = WorkerScratch(buffersPerWorker: 3)
 
     /// Output positions a group should reach so that the product is wide enough for BLAS.
-    private static let minimumGroupColumns = 2048
+    private static let minimumGroupColumns = 8192
     /// The most floats a group's column matrix may take (8 MB).
     private static let columnBudget = 2 << 20
 

@@ -259,8 +259,9 @@ import Testing
         #expect(resumed.stderr.contains("resuming /train after block 1 of 3"))
         #expect(try Self.contents(crashed) == expected)
 
-        // SIGKILL while blocks are being computed; a second process meanwhile is told the
-        // output is busy.
+        // SIGKILL while blocks are being computed. The process is first stopped right after it
+        // reports its first block (so the kill lands mid-run however fast the machine), and a
+        // second process meanwhile is told the output is busy.
         let out = f.dir.file("sigkill.h5")
         let p = Process()
         p.executableURL = KDProcess.binary
@@ -276,6 +277,7 @@ import Testing
             if chunk.isEmpty { break }
             seen += String(decoding: chunk, as: UTF8.self)
         }
+        kill(p.processIdentifier, SIGSTOP)
         let busy = try f.extract(out, Self.resumeSettings)
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
@@ -354,20 +356,22 @@ import Testing
         let column = (0..<600).map { Double(values[$0 * 64 + 5]) }
         let mean = column.reduce(0, +) / 600
         #expect(abs(((train["mean"] as? [Double])?[5] ?? .nan) - mean) <= 1e-9 * max(1, abs(mean)))
-        #expect((train["max"] as? [Double])?[5] == column.max())
-        #expect((train["min"] as? [Double])?[5] == column.min())
+        // (JSON numbers come back as Doubles a rounding away; the values are Floats.)
+        #expect((train["max"] as? [Double]).map { Float($0[5]) } == column.max().map(Float.init))
+        #expect((train["min"] as? [Double]).map { Float($0[5]) } == column.min().map(Float.init))
 
         // A dead and an exploding dimension are named.
         let made = f.dir.file("made.h5")
-        let file = try H5File.create(made)
-        for (name, value) in [("kd_kind", "features"), ("model_sha256", "m"), ("data_sha256", "d"), ("layer", "flatten")] {
-            try file.setAttribute(name, value)
+        do {   // the file stays open (and locked) while any of its objects lives
+            let file = try H5File.create(made)
+            for (name, value) in [("kd_kind", "features"), ("model_sha256", "m"), ("data_sha256", "d"), ("layer", "flatten")] {
+                try file.setAttribute(name, value)
+            }
+            let train = try file.root.createGroup("train")
+            let rows = (0..<100).flatMap { i -> [Float] in [Float(i), 0, Float(i % 7), i == 50 ? 3e5 : 1] }
+            try train.writeDataset("features", rows, shape: [100, 4], chunk: [50, 4], deflate: 1, shuffle: true)
+            try train.writeDataset("labels", [UInt8](repeating: 0, count: 100), shape: [100])
         }
-        let train4 = try file.root.createGroup("train")
-        let rows = (0..<100).flatMap { i -> [Float] in [Float(i), 0, Float(i % 7), i == 50 ? 3e5 : 1] }
-        try train4.writeDataset("features", rows, shape: [100, 4], chunk: [50, 4], deflate: 1, shuffle: true)
-        try train4.writeDataset("labels", [UInt8](repeating: 0, count: 100), shape: [100])
-        file.close()
         let flagged = try KDProcess.run(["inspect", made])
         #expect(flagged.status == 0, "\(flagged.stderr)")
         #expect(flagged.stdout.contains("dead (constant): 1 — 1"))
@@ -385,15 +389,17 @@ import Testing
         let out = f.dir.file("features.h5")
         #expect(try f.extract(out, ["--views", "3"]).status == 0)
         let script = """
-            import h5py, json, sys
+            import h5py, json, sys, numpy
             f = h5py.File(sys.argv[1], "r")
             out = {"kind": f.attrs["kd_kind"], "model_sha256": f.attrs["model_sha256"], "datasets": {}}
             def visit(name, obj):
                 if isinstance(obj, h5py.Dataset):
                     flat = obj[...].reshape(-1)
+                    if flat.dtype == numpy.float32:   # compare floats bit for bit
+                        flat = flat.view(numpy.uint32)
                     out["datasets"]["/" + name] = {"shape": list(obj.shape), "dtype": str(obj.dtype),
                         "chunks": list(obj.chunks or []), "compression": obj.compression,
-                        "first": [float(v) for v in flat[:5]], "last": [float(v) for v in flat[-5:]]}
+                        "first": [int(v) for v in flat[:5]], "last": [int(v) for v in flat[-5:]]}
             f.visititems(visit)
             print(json.dumps(out))
             """
@@ -414,20 +420,22 @@ import Testing
         #expect(object["model_sha256"] as? String == store.modelSHA256)
         let datasets = try #require(object["datasets"] as? [String: [String: Any]])
         let train = try store.split("train"), test = try store.split("test")
-        func check(_ path: String, shape: [Int], dtype: String, _ values: [Double]) {
+        /// Floats as bit patterns, integers as they are.
+        func check(_ path: String, shape: [Int], dtype: String, _ values: [Int]) {
             guard let d = datasets[path] else { Issue.record("h5py does not see \(path)"); return }
             #expect(d["shape"] as? [Int] == shape, "\(path)")
             #expect(d["dtype"] as? String == dtype, "\(path)")
             #expect(d["compression"] as? String == "gzip", "\(path)")
-            #expect((d["first"] as? [Double]) == Array(values.prefix(5)), "\(path) first values")
-            #expect((d["last"] as? [Double]) == Array(values.suffix(5)), "\(path) last values")
+            #expect((d["first"] as? [Int]) == Array(values.prefix(5)), "\(path) first values")
+            #expect((d["last"] as? [Int]) == Array(values.suffix(5)), "\(path) last values")
         }
-        check("/train/features", shape: [600, 64], dtype: "float32", try train.readFeatures(0 ..< 600).map(Double.init))
-        check("/train/logits", shape: [600, 10], dtype: "float32", try train.readLogits(0 ..< 600).map(Double.init))
-        check("/train/labels", shape: [600], dtype: "uint8", try train.readLabels().map(Double.init))
-        check("/test/features", shape: [200, 64], dtype: "float32", try test.readFeatures(0 ..< 200).map(Double.init))
-        check("/train/views/features", shape: [600, 3, 64], dtype: "float32", try train.readViewFeatures(0 ..< 600).map(Double.init))
+        func bits(_ values: [Float]) -> [Int] { values.map { Int($0.bitPattern) } }
+        check("/train/features", shape: [600, 64], dtype: "float32", bits(try train.readFeatures(0 ..< 600)))
+        check("/train/logits", shape: [600, 10], dtype: "float32", bits(try train.readLogits(0 ..< 600)))
+        check("/train/labels", shape: [600], dtype: "uint8", try train.readLabels())
+        check("/test/features", shape: [200, 64], dtype: "float32", bits(try test.readFeatures(0 ..< 200)))
+        check("/train/views/features", shape: [600, 3, 64], dtype: "float32", bits(try train.readViewFeatures(0 ..< 600)))
         check("/train/views/params", shape: [600, 3, 3], dtype: "int32",
-              try train.readViewParams(0 ..< 600).flatMap { [Double($0.dx), Double($0.dy), $0.flip ? 1 : 0] })
+              try train.readViewParams(0 ..< 600).flatMap { [$0.dx, $0.dy, $0.flip ? 1 : 0] })
     }
 }

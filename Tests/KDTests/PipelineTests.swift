@@ -1,0 +1,125 @@
+import Foundation
+import HDF5
+import Testing
+
+/// Pipelines/Makefile run for real on a tiny 32×32 synthetic store with one-epoch recipes: the
+/// lineage layout (a student learns its parent folder's features), shared ensembles, and a make
+/// killed with SIGKILL mid-way that, run again, finishes without redoing what was finished.
+@Suite(.serialized) struct PipelineTests {
+    static let pipelines = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Pipelines").path
+
+    /// A tiny store and recipes, and the make command line over them.
+    struct Setup {
+        let dir: TempDir
+        let store: String
+        var runs: String { dir.file("Runs/tiny") }
+
+        init() throws {
+            dir = try TempDir()
+            store = try SyntheticStore.make(in: dir, train: 64, test: 32, side: 28)
+            let recipes = [
+                "teacher": #"{"epochs": 1, "batchSize": 16, "learningRate": 0.01}"#,
+                "student": #"{"epochs": 2, "batchSize": 16, "optimizer": "adam", "learningRate": 0.001, "weightDecay": 0}"#,
+                "ensemble": #"{"batchSize": 16, "optimizer": "adam", "learningRate": 0.001, "weightDecay": 0}"#,
+            ]
+            for (name, text) in recipes { try text.write(toFile: dir.file("\(name).json"), atomically: true, encoding: .utf8) }
+        }
+
+        var variables: [String] {
+            ["KD=\(KDProcess.binary.path)", "WORK=\(dir.path)", "SET=tiny", "SCALE=tiny", "STORE=\(store)",
+             "TEACHER_RECIPE=\(dir.file("teacher.json"))", "STUDENT_RECIPE=\(dir.file("student.json"))",
+             "ENSEMBLE_RECIPE=\(dir.file("ensemble.json"))", "FINETUNE_EPOCHS=1", "THREADS=1", "TEACHER_THREADS=1"]
+        }
+
+        /// `make -C Pipelines -j2 VARIABLES… targets` in a session of its own (so it and its kd
+        /// children form one process group), with output to `log`.
+        func start(_ targets: [String], log: String, question: Bool = false) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+            p.arguments = ["make", "-C", PipelineTests.pipelines, "-j2"] + (question ? ["-q"] : []) + variables + targets
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            p.standardOutput = handle
+            p.standardError = handle
+            try p.run()
+            return p
+        }
+
+        func make(_ targets: [String], log: String, question: Bool = false) throws -> (status: Int32, output: String) {
+            let p = try start(targets, log: log, question: question)
+            p.waitUntilExit()
+            return (p.terminationStatus, try String(contentsOfFile: log, encoding: .utf8))
+        }
+    }
+
+    /// Inode and modification time: unchanged means the file was neither rewritten nor replaced.
+    static func identity(_ path: String) throws -> [String] {
+        let a = try FileManager.default.attributesOfItem(atPath: path)
+        return ["\(a[.systemFileNumber] ?? "")", "\((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"]
+    }
+
+    static func waitFor(_ path: String, while p: Process) {
+        while !FileManager.default.fileExists(atPath: path) && p.isRunning { usleep(5_000) }
+    }
+
+    @Test func killedMidwayThenCompletesWithoutRedoingFinishedWork() throws {
+        let s = try Setup()
+        let target = s.runs + "/direct/ensemble-2/model.h5"
+        let teacher = s.runs + "/teacher"
+
+        // Killed (make and every kd under it) while the first student trains.
+        let first = try s.start([target], log: s.dir.file("first.log"))
+        Self.waitFor(teacher + "/s2-1of2/run.json", while: first)
+        kill(-first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(first.terminationReason == .uncaughtSignal, "make should have been killed mid-way, not finished")
+        #expect(!FileManager.default.fileExists(atPath: target))
+        let finished = [teacher + "/model.h5", teacher + "/features.h5"]
+        let before = try finished.map(Self.identity)
+
+        let second = try s.make([target], log: s.dir.file("second.log"))
+        #expect(second.status == 0, "\(second.output)")
+        #expect(FileManager.default.fileExists(atPath: target))
+        #expect(try finished.map(Self.identity) == before, "the finished teacher files were not rewritten")
+        #expect(!second.output.contains("\(KDProcess.binary.path) train "), "the teacher was not trained again")
+        #expect(!second.output.contains("extract --model \(teacher)/model.h5"), "its features were not extracted again")
+        #expect(second.output.contains("distill --arch s2 --chunk 1/2"), "the killed student was run again")
+
+        let ensemble = try H5File.open(target)
+        #expect(try ensemble.stringArrayAttribute("ensemble_members")
+                == ["\(teacher)/s2-1of2/model.h5", "\(teacher)/s2-2of2/model.h5"])
+        #expect(try ensemble.doubleAttribute("test_accuracy_before_finetune") != nil)
+        #expect(FileManager.default.fileExists(atPath: s.runs + "/direct/ensemble-2/metrics.csv"))
+
+        // Nothing left to do: make -q says everything is up to date.
+        #expect(try s.make([target], log: s.dir.file("third.log"), question: true).status == 0)
+    }
+
+    @Test func hierarchyLearnsFromParentsAndSharesEnsembles() throws {
+        let s = try Setup()
+        let hierarchical4 = s.runs + "/hierarchical/ensemble-4/model.h5"
+        let singleTA2 = s.runs + "/single-ta/ensemble-2/model.h5"
+        let r = try s.make([hierarchical4, singleTA2], log: s.dir.file("make.log"))
+        #expect(r.status == 0, "\(r.output)")
+
+        // The 4 of the hierarchy learn halves of their parent of the 2, who learn halves of S1.
+        let s1 = s.runs + "/teacher/s1-1of1"
+        let members = [s1 + "/s2-1of2/s4-1of2", s1 + "/s2-1of2/s4-2of2", s1 + "/s2-2of2/s4-1of2", s1 + "/s2-2of2/s4-2of2"]
+        #expect(try H5File.open(hierarchical4).stringArrayAttribute("ensemble_members") == members.map { $0 + "/model.h5" })
+        for (i, member) in members.enumerated() {
+            let model = try H5File.open(member + "/model.h5")
+            let parent = (member as NSString).deletingLastPathComponent
+            #expect(try model.stringAttribute("targets") == parent + "/features.h5")
+            #expect(try model.intArrayAttribute("root_range") == [128 * i, 128 * (i + 1)], "\(member)")
+        }
+        #expect(r.output.components(separatedBy: "distill --arch s1 ").count == 2, "S1 is trained once")
+
+        // single-TA's 2 are hierarchical's 2: the very ensemble, shared through a link.
+        let link = s.runs + "/single-ta/ensemble-2"
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "../hierarchical/ensemble-2")
+        #expect(try H5File.open(singleTA2).stringArrayAttribute("ensemble_members")
+                == [s1 + "/s2-1of2/model.h5", s1 + "/s2-2of2/model.h5"])
+        #expect(try s.make([hierarchical4, singleTA2], log: s.dir.file("again.log"), question: true).status == 0)
+    }
+}
