@@ -1,12 +1,13 @@
 /// A 2-D convolution over NCHW tensors (PyTorch's `nn.Conv2d` with square kernel, stride and
 /// zero padding), computed as im2col + `sgemm`: output = W · columns.
 ///
-/// The batch is split into one contiguous run of images per worker; each worker takes its run in
-/// groups whose column matrix stays within a fixed budget (reused across calls) yet holds enough
-/// output positions for an efficient product, so deep layers with 2×2 planes still multiply wide
-/// matrices. A 1×1, stride-1, unpadded convolution multiplies the image itself. Backward, each
-/// worker rebuilds its columns, adds dY·columnsᵀ into its own partial weight gradient (summed
-/// in worker order afterwards) and sends Wᵀ·dY back through col2im.
+/// The batch is split into one contiguous run of images per worker. Large planes (16×16 and up)
+/// go image by image, in bands of output rows whose column matrix stays in the core's L2 cache,
+/// the product landing straight in the NCHW output. Small planes go in groups of images side by
+/// side, so that deep layers with 2×2 planes still multiply wide matrices. A 1×1, stride-1,
+/// unpadded convolution multiplies the image itself. Backward, each worker rebuilds its columns,
+/// adds dY·columnsᵀ into its own partial weight gradient (summed in worker order afterwards) and
+/// sends Wᵀ·dY back through col2im. All scratch space is kept and reused across calls.
 /// Cost per image: 2·outC·inC·k²·outH·outW flops forward, twice that backward, plus im2col.
 public final class Conv2d: Layer {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
@@ -16,14 +17,27 @@ public final class Conv2d: Layer {
     public let bias: Parameter?
 
     private var input = Tensor(shape: [0])
-    /// Per worker: the column matrix of a group, the group's outC × positions product (or
+    /// Per worker: the column matrix of a band or group, a group's outC × positions product (or
     /// gathered output gradient), and the partial weight gradient.
     private let scratch = WorkerScratch(buffersPerWorker: 3)
 
-    /// Output positions a group should reach so that the product is wide enough for BLAS.
-    private static let minimumGroupColumns = 8192
+    /// Planes of at least this many output positions go image by image, in bands.
+    private static let bandedPlane = 256
+    /// The most floats a band's column matrix may take (512 KB, within a core's L2 cache).
+    private static let bandBudget = 1 << 17
+    /// Output positions a group of small planes should reach for an efficient product.
+    private static let minimumGroupColumns = 512
     /// The most floats a group's column matrix may take (8 MB).
-    private static let columnBudget = 2 << 20
+    private static let groupBudget = 2 << 20
+
+    /// How a run of images is cut into matrix products.
+    private enum Plan {
+        /// Image by image, `bandRows` output rows per product (the whole plane for a pointwise
+        /// convolution, which multiplies the image itself).
+        case banded(bandRows: Int)
+        /// `images` images side by side per product, the result scattered into NCHW order.
+        case grouped(images: Int)
+    }
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 bias: Bool = true) {
@@ -61,21 +75,24 @@ public final class Conv2d: Layer {
 
     private var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
 
-    /// Images per group for a run of `images` images under geometry `g`.
-    private func groupSize(images: Int, _ g: ConvGeometry) -> Int {
+    private func plan(images: Int, _ g: ConvGeometry) -> Plan {
+        if isPointwise && g.outSpatial >= Self.bandedPlane { return .banded(bandRows: g.outHeight) }
+        if g.outSpatial >= Self.bandedPlane {
+            return .banded(bandRows: max(1, min(g.outHeight, Self.bandBudget / (g.rows * g.outWidth))))
+        }
         let wanted = (Self.minimumGroupColumns + g.outSpatial - 1) / g.outSpatial
-        let affordable = max(1, Self.columnBudget / (g.rows * g.outSpatial))
-        return max(1, min(images, wanted, affordable))
+        let affordable = max(1, Self.groupBudget / (g.rows * g.outSpatial))
+        return .grouped(images: max(1, min(images, wanted, affordable)))
     }
 
     /// Writes the column matrix of images `first..<first+count` of `x`, side by side, into `cols`.
     private func fillColumns(_ x: UnsafePointer<Float>, first: Int, count: Int, _ g: ConvGeometry,
                              _ cols: UnsafeMutablePointer<Float>) {
-        let ld = count * g.outSpatial
         for image in 0..<count {
             let source = x + (first + image) * inChannels * g.inSpatial
             for c in 0..<inChannels {
-                g.im2col(channel: c, image: source, columns: cols + image * g.outSpatial, ld: ld)
+                g.im2col(channel: c, image: source, columns: cols + image * g.outSpatial, ld: count * g.outSpatial,
+                         rows: 0..<g.outHeight)
             }
         }
     }
@@ -96,33 +113,46 @@ public final class Conv2d: Layer {
             weight.value.data.withUnsafeBufferPointer { wb in
             biasValues.withUnsafeBufferPointer { bb in
                 let x = xb.baseAddress!, w = wb.baseAddress!
-                ComputeThreads.parallelParts(batch) { part, images in
+                ComputeThreads.parallelParts(batch) { part, range in
                     let buffers = scratch.buffers(part)
-                    let group = groupSize(images: images.count, g)
-                    let direct = group == 1   // one image's product is already its NCHW output
-                    let cols = direct && pointwise ? nil : buffers[0].reserve(rows * group * spatial)
-                    let product = direct ? nil : buffers[1].reserve(outChannels * group * spatial)
-                    for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: group) {
-                        let count = min(group, images.upperBound - first)
-                        let width = count * spatial
-                        let b: UnsafePointer<Float>
-                        if let cols {
-                            fillColumns(x, first: first, count: count, g, cols)
-                            b = UnsafePointer(cols)
-                        } else {
-                            b = x + first * inChannels * g.inSpatial
+                    switch plan(images: range.count, g) {
+                    case .banded(let bandRows):
+                        let cols = pointwise ? nil : buffers[0].reserve(rows * bandRows * g.outWidth)
+                        for image in range {
+                            let source = x + image * inChannels * g.inSpatial
+                            let output = out + image * outChannels * spatial
+                            for top in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
+                                let band = top ..< min(g.outHeight, top + bandRows)
+                                let width = band.count * g.outWidth
+                                var b = source
+                                if let cols {
+                                    for c in 0..<inChannels {
+                                        g.im2col(channel: c, image: source, columns: cols, ld: width, rows: band)
+                                    }
+                                    b = UnsafePointer(cols)
+                                }
+                                sgemm(m: outChannels, n: width, k: rows, w, lda: rows, b, ldb: width,
+                                      beta: 0, output + top * g.outWidth, ldc: spatial)
+                            }
+                            if !bb.isEmpty {
+                                for o in 0..<outChannels { addScalar(output + o * spatial, output + o * spatial, spatial, bb[o]) }
+                            }
                         }
-                        let c = product ?? out + first * outChannels * spatial
-                        sgemm(m: outChannels, n: width, k: rows, w, lda: rows, b, ldb: width, beta: 0, c, ldc: width)
-                        // Into NCHW order (unless already there), adding the bias on the way.
-                        for image in 0..<count {
-                            for o in 0..<outChannels {
-                                let dst = out + ((first + image) * outChannels + o) * spatial
-                                let shift = bb.isEmpty ? 0 : bb[o]
-                                if let product {
-                                    addScalar(product + o * width + image * spatial, dst, spatial, shift)
-                                } else if shift != 0 {
-                                    addScalar(dst, dst, spatial, shift)
+                    case .grouped(let group):
+                        let cols = buffers[0].reserve(rows * group * spatial)
+                        let product = buffers[1].reserve(outChannels * group * spatial)
+                        for first in Swift.stride(from: range.lowerBound, to: range.upperBound, by: group) {
+                            let count = min(group, range.upperBound - first)
+                            let width = count * spatial
+                            fillColumns(x, first: first, count: count, g, cols)
+                            sgemm(m: outChannels, n: width, k: rows, w, lda: rows, cols, ldb: width,
+                                  beta: 0, product, ldc: width)
+                            // Into NCHW order, adding the bias on the way.
+                            for image in 0..<count {
+                                for o in 0..<outChannels {
+                                    addScalar(product + o * width + image * spatial,
+                                              out + ((first + image) * outChannels + o) * spatial,
+                                              spatial, bb.isEmpty ? 0 : bb[o])
                                 }
                             }
                         }
@@ -139,6 +169,7 @@ public final class Conv2d: Layer {
         precondition(dy.shape == [batch, outChannels, g.outHeight, g.outWidth],
                      "\(label): output gradient shape \(dy.shape) does not match the forward pass")
         let spatial = g.outSpatial, rows = g.rows, outChannels = outChannels, inChannels = inChannels
+        let inPlanes = inChannels * g.inSpatial
         let pointwise = isPointwise
         let workers = ComputeThreads.parts(for: batch)
         scratch.prepare(workers: workers)
@@ -163,51 +194,68 @@ public final class Conv2d: Layer {
                 let x = xb.baseAddress!, dyp = dyb.baseAddress!, dxp = dxb.baseAddress!, w = wb.baseAddress!
                 ComputeThreads.parallelParts(batch) { part, range in
                     let buffers = scratch.buffers(part)
-                    let group = groupSize(images: range.count, g)
-                    let direct = group == 1
-                    let cols = direct && pointwise ? nil : buffers[0].reserve(rows * group * spatial)
-                    let gathered = direct ? nil : buffers[1].reserve(outChannels * group * spatial)
                     let weightGrad = buffers[2].reserve(outChannels * rows)
-                    for first in Swift.stride(from: range.lowerBound, to: range.upperBound, by: group) {
-                        let count = min(group, range.upperBound - first)
-                        let width = count * spatial
-                        // The group's output gradient as outC × (count · spatial).
-                        let dyGroup: UnsafePointer<Float>
-                        if let gathered {
+                    // The worker's first product sets its partial weight gradient, the others add.
+                    var beta: Float = 0
+                    switch plan(images: range.count, g) {
+                    case .banded(let bandRows):
+                        let cols = pointwise ? nil : buffers[0].reserve(rows * bandRows * g.outWidth)
+                        for image in range {
+                            let source = x + image * inPlanes, gradient = dyp + image * outChannels * spatial
+                            let target = dxp + image * inPlanes
+                            guard let cols else {
+                                sgemm(transposeB: true, m: outChannels, n: rows, k: spatial, gradient, lda: spatial,
+                                      source, ldb: spatial, beta: beta, weightGrad, ldc: rows)
+                                sgemm(transposeA: true, m: rows, n: spatial, k: outChannels, w, lda: rows,
+                                      gradient, ldb: spatial, beta: 0, target, ldc: spatial)
+                                beta = 1
+                                continue
+                            }
+                            target.update(repeating: 0, count: inPlanes)
+                            for top in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
+                                let band = top ..< min(g.outHeight, top + bandRows)
+                                let width = band.count * g.outWidth
+                                for c in 0..<inChannels {
+                                    g.im2col(channel: c, image: source, columns: cols, ld: width, rows: band)
+                                }
+                                // dW (+)= dY · columnsᵀ, then columns ← Wᵀ · dY, summed back into dx.
+                                sgemm(transposeB: true, m: outChannels, n: rows, k: width,
+                                      gradient + top * g.outWidth, lda: spatial, cols, ldb: width,
+                                      beta: beta, weightGrad, ldc: rows)
+                                beta = 1
+                                sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
+                                      gradient + top * g.outWidth, ldb: spatial, beta: 0, cols, ldc: width)
+                                for c in 0..<inChannels {
+                                    g.col2im(channel: c, columns: cols, ld: width, image: target, rows: band)
+                                }
+                            }
+                        }
+                    case .grouped(let group):
+                        let cols = buffers[0].reserve(rows * group * spatial)
+                        let gathered = buffers[1].reserve(outChannels * group * spatial)
+                        for first in Swift.stride(from: range.lowerBound, to: range.upperBound, by: group) {
+                            let count = min(group, range.upperBound - first)
+                            let width = count * spatial
+                            // The group's output gradient as outC × (count · spatial).
                             for image in 0..<count {
                                 for o in 0..<outChannels {
                                     (gathered + o * width + image * spatial).update(
                                         from: dyp + ((first + image) * outChannels + o) * spatial, count: spatial)
                                 }
                             }
-                            dyGroup = UnsafePointer(gathered)
-                        } else {
-                            dyGroup = dyp + first * outChannels * spatial
-                        }
-                        let images = dxp + first * inChannels * g.inSpatial
-                        // dW (+)= dY · columnsᵀ, the worker's first group setting its partial sum.
-                        let beta: Float = first == range.lowerBound ? 0 : 1
-                        if let cols {
                             fillColumns(x, first: first, count: count, g, cols)
                             sgemm(transposeB: true, m: outChannels, n: rows, k: width,
-                                  dyGroup, lda: width, cols, ldb: width, beta: beta, weightGrad, ldc: rows)
-                        } else {
-                            sgemm(transposeB: true, m: outChannels, n: rows, k: width,
-                                  dyGroup, lda: width, x + first * inChannels * g.inSpatial, ldb: width,
-                                  beta: beta, weightGrad, ldc: rows)
-                        }
-                        // dcolumns = Wᵀ · dY, summed back into the images by col2im.
-                        guard let cols else {
+                                  gathered, lda: width, cols, ldb: width, beta: beta, weightGrad, ldc: rows)
+                            beta = 1
                             sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
-                                  dyGroup, ldb: width, beta: 0, images, ldc: width)
-                            continue
-                        }
-                        sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
-                              dyGroup, ldb: width, beta: 0, cols, ldc: width)
-                        for image in 0..<count {
-                            for c in 0..<inChannels {
-                                g.col2im(channel: c, columns: cols + image * spatial, ld: width,
-                                         image: images + image * inChannels * g.inSpatial)
+                                  gathered, ldb: width, beta: 0, cols, ldc: width)
+                            let images = dxp + first * inPlanes
+                            images.update(repeating: 0, count: count * inPlanes)
+                            for image in 0..<count {
+                                for c in 0..<inChannels {
+                                    g.col2im(channel: c, columns: cols + image * spatial, ld: width,
+                                             image: images + image * inPlanes, rows: 0..<g.outHeight)
+                                }
                             }
                         }
                     }

@@ -3,9 +3,11 @@
 ///
 /// The column matrix of an image has one row per (input channel, kernel row, kernel column) and
 /// one column per output position; `im2col` writes it, `col2im` adds a column matrix back into
-/// the image (the adjoint, for the input gradient). Cost: one pass over kernel² × output values.
-/// (Shifted-plane geometries — stride 1, same padding, every layer of the seed networks — move
-/// whole planes at once; the row-by-row loops serve the rest.)
+/// the image (the adjoint, for the input gradient). Both take a band of output rows, so that a
+/// large plane can be done in pieces whose column matrix stays in cache.
+/// Cost: one pass over kernel² × output values. Shifted-plane geometries — stride 1, same
+/// padding, every layer of the seed networks — move whole bands at once; row-by-row loops
+/// serve the rest.
 struct ConvGeometry {
     let channels: Int, height: Int, width: Int
     let kernel: Int, stride: Int, padding: Int
@@ -23,6 +25,11 @@ struct ConvGeometry {
     /// Rows of the column matrix: channels × kernel².
     var rows: Int { channels * kernel * kernel }
 
+    /// Stride 1 with "same" padding (output as large as the input, as in 3×3 with padding 1):
+    /// each column row is then the plane shifted by (kh − padding) rows and (kw − padding)
+    /// columns, which im2col and col2im move as one flat run plus a fix-up of the edges.
+    var isShiftedPlane: Bool { stride == 1 && outHeight == height && outWidth == width }
+
     /// The output columns `ow` whose input column `ow·stride − padding + kw` lies inside the image.
     @inline(__always)
     private func validColumns(kw: Int) -> Range<Int> {
@@ -33,57 +40,54 @@ struct ConvGeometry {
         return first ..< max(first, min(outWidth, last + 1))
     }
 
-    /// Stride 1 with "same" padding (output as large as the input, as in 3×3 with padding 1):
-    /// each column row is then the whole plane shifted by (kh − padding) rows and (kw − padding)
-    /// columns, which im2col and col2im move as one flat run plus a fix-up of the edges.
-    var isShiftedPlane: Bool { stride == 1 && outHeight == height && outWidth == width }
-
-    /// For kernel offset (kh, kw) of a shifted-plane geometry: the flat shift from a column
-    /// entry to its input value, the flat run of entries whose input lies inside the plane
-    /// (ignoring the left/right edge, which `edgeColumns` names), and the column shift.
+    /// For kernel offset (kh, kw) of a shifted-plane geometry and the band of output rows
+    /// `rows`: the flat shift from an output position to its input value, the positions of the
+    /// band whose input lies inside the plane (up to the left/right edge, see `zeroEdges`), and
+    /// the column shift.
     @inline(__always)
-    private func shiftedRun(kh: Int, kw: Int) -> (shift: Int, run: Range<Int>, columnShift: Int) {
+    private func shiftedRun(kh: Int, kw: Int, rows: Range<Int>) -> (shift: Int, run: Range<Int>, columnShift: Int) {
         let rowShift = kh - padding, columnShift = kw - padding
         let shift = rowShift * width + columnShift
-        // rows whose input row exists, then clipped so that the source stays inside the plane
+        // rows whose input row exists, clipped so that the source stays inside the plane …
         let lo = max(0, -rowShift) * width, hi = min(height, height - rowShift) * width
-        let first = max(lo, -shift), last = min(hi, inSpatial - shift)
-        return (shift, first ..< max(first, last), columnShift)
+        let first = max(lo, -shift), last = max(first, min(hi, inSpatial - shift))
+        // … and to the band
+        let bandStart = rows.lowerBound * width, bandEnd = rows.upperBound * width
+        let a = min(max(first, bandStart), bandEnd), b = min(max(last, bandStart), bandEnd)
+        return (shift, a ..< b, columnShift)
     }
 
-    /// Sets to zero, in each row of a plane of column entries, the entries whose input column
-    /// falls outside the image for column shift `columnShift`.
+    /// Sets to zero the entries of a band of column entries (`row` holds position `bandStart`
+    /// first) whose input column falls outside the image for column shift `columnShift`.
     @inline(__always)
-    private func zeroEdgeColumns(_ row: UnsafeMutablePointer<Float>, columnShift: Int) {
+    private func zeroEdges(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, columnShift: Int) {
         if columnShift == 0 { return }
         let start = columnShift < 0 ? 0 : width - columnShift, count = abs(columnShift)
-        for r in 0..<height { (row + (r &* width &+ start)).update(repeating: 0, count: count) }
+        for r in 0..<rows.count { (row + (r &* width &+ start)).update(repeating: 0, count: count) }
     }
 
-    /// Writes the column rows of channel `c` of `image` ([channels, height, width]) into
-    /// `columns`, whose rows are `ld` floats apart.
+    /// Writes the column rows of channel `c` of `image` ([channels, height, width]) for the
+    /// output rows `rows` into `columns`: row (c, kh, kw) at `columns + row·ld`, holding the
+    /// band's positions from column 0.
     @inline(__always)
-    func im2col(channel c: Int, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, ld: Int) {
+    func im2col(channel c: Int, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, ld: Int,
+                rows: Range<Int>) {
         let plane = image + c * inSpatial
-        if isShiftedPlane {
-            for kh in 0..<kernel {
-                for kw in 0..<kernel {
-                    let row = columns + ((c * kernel + kh) * kernel + kw) * ld
-                    let (shift, run, columnShift) = shiftedRun(kh: kh, kw: kw)
-                    row.update(repeating: 0, count: run.lowerBound)
-                    (row + run.lowerBound).update(from: plane + run.lowerBound + shift, count: run.count)
-                    (row + run.upperBound).update(repeating: 0, count: inSpatial - run.upperBound)
-                    zeroEdgeColumns(row, columnShift: columnShift)
-                }
-            }
-            return
-        }
+        let bandStart = rows.lowerBound * outWidth, bandEnd = rows.upperBound * outWidth
         for kh in 0..<kernel {
             for kw in 0..<kernel {
                 let row = columns + ((c * kernel + kh) * kernel + kw) * ld
+                if isShiftedPlane {
+                    let (shift, run, columnShift) = shiftedRun(kh: kh, kw: kw, rows: rows)
+                    row.update(repeating: 0, count: run.lowerBound - bandStart)
+                    (row + (run.lowerBound - bandStart)).update(from: plane + run.lowerBound + shift, count: run.count)
+                    (row + (run.upperBound - bandStart)).update(repeating: 0, count: bandEnd - run.upperBound)
+                    zeroEdges(row, rows: rows, columnShift: columnShift)
+                    continue
+                }
                 let valid = validColumns(kw: kw)
-                for oh in 0..<outHeight {
-                    let dst = row + oh * outWidth
+                for oh in rows {
+                    let dst = row + (oh - rows.lowerBound) * outWidth
                     let ih = oh * stride - padding + kh
                     if ih < 0 || ih >= height {
                         dst.update(repeating: 0, count: outWidth)
@@ -102,40 +106,32 @@ struct ConvGeometry {
         }
     }
 
-    /// Writes into channel `c` of `image` the sum, for each input value, of the entries of the
-    /// column rows of channel `c` (rows `ld` floats apart) that were copied from it: the adjoint
-    /// of `im2col`. (A shifted-plane geometry clears the edge entries of `columns` on the way.)
+    /// Adds into channel `c` of `image`, for each input value, the column entries of the output
+    /// rows `rows` copied from it (laid out as `im2col` writes them): the adjoint of `im2col`.
+    /// A shifted-plane geometry clears the edge entries of `columns` on the way.
     @inline(__always)
-    func col2im(channel c: Int, columns: UnsafeMutablePointer<Float>, ld: Int, image: UnsafeMutablePointer<Float>) {
+    func col2im(channel c: Int, columns: UnsafeMutablePointer<Float>, ld: Int, image: UnsafeMutablePointer<Float>,
+                rows: Range<Int>) {
         let plane = image + c * inSpatial
-        if isShiftedPlane {
-            // The centre offset is the plane itself, unshifted: it writes the plane whole, and
-            // the other offsets add onto it.
-            let centre = columns + ((c * kernel + padding) * kernel + padding) * ld
-            plane.update(from: centre, count: inSpatial)
-            for kh in 0..<kernel {
-                for kw in 0..<kernel where kh != padding || kw != padding {
-                    let row = columns + ((c * kernel + kh) * kernel + kw) * ld
-                    let (shift, run, columnShift) = shiftedRun(kh: kh, kw: kw)
-                    zeroEdgeColumns(row, columnShift: columnShift)
-                    addVectors(plane + run.lowerBound + shift, row + run.lowerBound,
-                               plane + run.lowerBound + shift, run.count)
-                }
-            }
-            return
-        }
-        plane.update(repeating: 0, count: inSpatial)
+        let bandStart = rows.lowerBound * outWidth
         for kh in 0..<kernel {
             for kw in 0..<kernel {
                 let row = columns + ((c * kernel + kh) * kernel + kw) * ld
+                if isShiftedPlane {
+                    let (shift, run, columnShift) = shiftedRun(kh: kh, kw: kw, rows: rows)
+                    zeroEdges(row, rows: rows, columnShift: columnShift)
+                    addVectors(plane + run.lowerBound + shift, row + (run.lowerBound - bandStart),
+                               plane + run.lowerBound + shift, run.count)
+                    continue
+                }
                 let valid = validColumns(kw: kw)
-                for oh in 0..<outHeight {
+                for oh in rows {
                     let ih = oh * stride - padding + kh
                     if ih < 0 || ih >= height { continue }
-                    let src = row + oh * outWidth
+                    let src = row + (oh - rows.lowerBound) * outWidth
                     let dst = plane + ih * width + kw - padding
                     if stride == 1 {
-                        for ow in valid { dst[ow] += src[ow] }
+                        addVectors(dst + valid.lowerBound, src + valid.lowerBound, dst + valid.lowerBound, valid.count)
                     } else {
                         for ow in valid { dst[ow * stride] += src[ow] }
                     }

@@ -32,12 +32,12 @@ import Testing
              "ENSEMBLE_RECIPE=\(dir.file("ensemble.json"))", "FINETUNE_EPOCHS=1", "THREADS=1", "TEACHER_THREADS=1"]
         }
 
-        /// `make -C Pipelines -j2 VARIABLES… targets` in a session of its own (so it and its kd
-        /// children form one process group), with output to `log`.
+        /// `make -C Pipelines -j2 VARIABLES… targets`, with output to `log`. Foundation starts a
+        /// child in a process group of its own, so make and its kd children can be killed together.
         func start(_ targets: [String], log: String, question: Bool = false) throws -> Process {
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-            p.arguments = ["make", "-C", PipelineTests.pipelines, "-j2"] + (question ? ["-q"] : []) + variables + targets
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
+            p.arguments = ["-C", PipelineTests.pipelines, "-j2"] + (question ? ["-q"] : []) + variables + targets
             FileManager.default.createFile(atPath: log, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             p.standardOutput = handle
@@ -70,6 +70,7 @@ import Testing
 
         // Killed (make and every kd under it) while the first student trains.
         let first = try s.start([target], log: s.dir.file("first.log"))
+        #expect(getpgid(first.processIdentifier) == first.processIdentifier, "make leads its own process group")
         Self.waitFor(teacher + "/s2-1of2/run.json", while: first)
         kill(-first.processIdentifier, SIGKILL)
         first.waitUntilExit()

@@ -2,9 +2,10 @@ import Foundation
 import NeuralNet
 import Testing
 
-/// One convolution setting to check, with a batch and image size that select its code path:
-/// several images per matrix product (small planes), one image per product (planes of 2,048
-/// positions or more), and a last group smaller than the others.
+/// One convolution setting to check, with a batch, image size and width that select its code
+/// path: planes under 256 outputs go in groups of images (a last group smaller than the others
+/// with batch 3), larger ones image by image in bands of output rows (several bands when the
+/// input has 64 channels).
 struct ConvCase: Sendable, CustomTestStringConvertible {
     var kernel: Int, stride: Int, padding: Int, bias: Bool
     var batch: Int, size: Int, inChannels = 2, outChannels = 3
@@ -22,11 +23,14 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(kernel: 1, stride: 1, padding: 0, bias: true, batch: 2, size: 5),
         ConvCase(kernel: 1, stride: 2, padding: 0, bias: false, batch: 2, size: 6),
         ConvCase(kernel: 1, stride: 1, padding: 1, bias: true, batch: 2, size: 4),
-        // 32×32 planes: two images per product, batch 3 leaves a group of one.
+        // 14×14 planes: three images per product; batch 7 leaves a smaller last group.
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 7, size: 14),
+        // 32×32 planes: image by image, in one band.
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 3, size: 32),
-        // 48×48 planes: one image per product, written straight into the output.
-        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 48),
-        ConvCase(kernel: 1, stride: 1, padding: 0, bias: true, batch: 2, size: 48),
+        ConvCase(kernel: 1, stride: 1, padding: 0, bias: true, batch: 2, size: 32),
+        // 64 input channels: bands of 14 and 2 rows (16×16), of 13 and 4 rows (34×34, stride 2).
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 64),
+        ConvCase(kernel: 3, stride: 2, padding: 1, bias: false, batch: 2, size: 34, inChannels: 64),
     ]
 
     @Test(arguments: convCases)
