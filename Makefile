@@ -1,4 +1,4 @@
-# kd — the two commands a newcomer runs: `make decode-demo` (the main job so far) and `make test`.
+# kd — the commands a newcomer runs: `make demo` (the main job), `make test`, `make decode-demo`.
 # Each installs the Debian packages it needs when run as root, or names the missing ones.
 
 BUILD_DEPS := libhdf5-dev libopenblas-dev zlib1g-dev pkg-config
@@ -8,7 +8,7 @@ KD := .build/release/kd
 FASHION := /usr/share/datasets/fashion-mnist
 H5PY_VENV := /tmp/kd-h5py
 
-.PHONY: all build deps test h5py decode-demo clean
+.PHONY: all build deps test h5py decode-demo demo clean
 all: build
 
 deps:
@@ -34,6 +34,15 @@ decode-demo: build
 	$(KD) decode $(FASHION) --pad 2 --out Data/fashion-mnist.h5
 	$(KD) inspect Data/fashion-mnist.h5
 	@echo "data store: Data/fashion-mnist.h5 (look inside: h5dump -H -p Data/fashion-mnist.h5)"
+
+# The main job: the seed paper's three experiments (Pipelines/Makefile) at demo scale on
+# Fashion-MNIST, two kd processes side by side, then their report. Stopped or failed, it
+# continues where it was when run again.
+demo: build
+	@Pipelines/ensure-deps.sh $(DEMO_DEPS)
+	@start=$$(date +%s); \
+	$(MAKE) -C Pipelines -j2 DATA=fashion-mnist SCALE=demo report && \
+	echo "demo done in $$(( $$(date +%s) - start )) s; report: Reports/fashion-mnist-demo/report.md"
 
 clean:
 	rm -rf .build

@@ -20,6 +20,8 @@ public final class Conv2d: Layer {
     /// Per worker: the column matrix of a band or group, a group's outC × positions product (or
     /// gathered output gradient), and the partial weight gradient.
     private let scratch = WorkerScratch(buffersPerWorker: 3)
+    /// `ConvGeometry.offsetTable()` for the plane size of the last grouped call.
+    private var offsets: (height: Int, width: Int, table: [Int32]) = (0, 0, [])
 
     /// Planes of at least this many output positions go image by image, in bands.
     private static let bandedPlane = 256
@@ -85,14 +87,22 @@ public final class Conv2d: Layer {
         return .grouped(images: max(1, min(images, wanted, affordable)))
     }
 
+    /// The offset table of geometry `g`, built when the plane size changes (outside parallel loops).
+    private func offsetTable(_ g: ConvGeometry) -> [Int32] {
+        if offsets.height != g.height || offsets.width != g.width {
+            offsets = (g.height, g.width, g.offsetTable())
+        }
+        return offsets.table
+    }
+
     /// Writes the column matrix of images `first..<first+count` of `x`, side by side, into `cols`.
     private func fillColumns(_ x: UnsafePointer<Float>, first: Int, count: Int, _ g: ConvGeometry,
-                             _ cols: UnsafeMutablePointer<Float>) {
+                             _ cols: UnsafeMutablePointer<Float>, _ table: UnsafePointer<Int32>) {
         for image in 0..<count {
             let source = x + (first + image) * inChannels * g.inSpatial
             for c in 0..<inChannels {
                 g.im2col(channel: c, image: source, columns: cols + image * g.outSpatial, ld: count * g.outSpatial,
-                         rows: 0..<g.outHeight)
+                         table: table)
             }
         }
     }
@@ -107,11 +117,13 @@ public final class Conv2d: Layer {
         let pointwise = isPointwise
         scratch.prepare(workers: ComputeThreads.parts(for: batch))
         let biasValues = bias?.value.data ?? []
+        let table = g.outSpatial < Self.bandedPlane ? offsetTable(g) : []
         return Tensor(shape: [batch, outChannels, g.outHeight, g.outWidth]) { out in
             let out = out.baseAddress!
             x.data.withUnsafeBufferPointer { xb in
             weight.value.data.withUnsafeBufferPointer { wb in
             biasValues.withUnsafeBufferPointer { bb in
+            table.withUnsafeBufferPointer { tb in
                 let x = xb.baseAddress!, w = wb.baseAddress!
                 ComputeThreads.parallelParts(batch) { part, range in
                     let buffers = scratch.buffers(part)
@@ -144,7 +156,7 @@ public final class Conv2d: Layer {
                         for first in Swift.stride(from: range.lowerBound, to: range.upperBound, by: group) {
                             let count = min(group, range.upperBound - first)
                             let width = count * spatial
-                            fillColumns(x, first: first, count: count, g, cols)
+                            fillColumns(x, first: first, count: count, g, cols, tb.baseAddress!)
                             sgemm(m: outChannels, n: width, k: rows, w, lda: rows, cols, ldb: width,
                                   beta: 0, product, ldc: width)
                             // Into NCHW order, adding the bias on the way.
@@ -158,7 +170,7 @@ public final class Conv2d: Layer {
                         }
                     }
                 }
-            }}}
+            }}}}
         }
     }
 
@@ -187,10 +199,12 @@ public final class Conv2d: Layer {
                 }
             }}
         }
+        let table = g.outSpatial < Self.bandedPlane ? offsetTable(g) : []
         let dx = Tensor(shape: x.shape) { dxb in
             x.data.withUnsafeBufferPointer { xb in
             dy.data.withUnsafeBufferPointer { dyb in
             weight.value.data.withUnsafeBufferPointer { wb in
+            table.withUnsafeBufferPointer { tb in
                 let x = xb.baseAddress!, dyp = dyb.baseAddress!, dxp = dxb.baseAddress!, w = wb.baseAddress!
                 ComputeThreads.parallelParts(batch) { part, range in
                     let buffers = scratch.buffers(part)
@@ -243,7 +257,7 @@ public final class Conv2d: Layer {
                                         from: dyp + ((first + image) * outChannels + o) * spatial, count: spatial)
                                 }
                             }
-                            fillColumns(x, first: first, count: count, g, cols)
+                            fillColumns(x, first: first, count: count, g, cols, tb.baseAddress!)
                             sgemm(transposeB: true, m: outChannels, n: rows, k: width,
                                   gathered, lda: width, cols, ldb: width, beta: beta, weightGrad, ldc: rows)
                             beta = 1
@@ -254,13 +268,13 @@ public final class Conv2d: Layer {
                             for image in 0..<count {
                                 for c in 0..<inChannels {
                                     g.col2im(channel: c, columns: cols + image * spatial, ld: width,
-                                             image: images + image * inPlanes, rows: 0..<g.outHeight)
+                                             image: images + image * inPlanes, table: tb.baseAddress!)
                                 }
                             }
                         }
                     }
                 }
-            }}}
+            }}}}
         }
         // The workers' partial weight gradients, added in worker order.
         let partials = (0..<workers).map { UnsafePointer(scratch.buffers($0)[2].pointer) }

@@ -6,8 +6,8 @@
 /// the image (the adjoint, for the input gradient). Both take a band of output rows, so that a
 /// large plane can be done in pieces whose column matrix stays in cache.
 /// Cost: one pass over kernel² × output values. Shifted-plane geometries — stride 1, same
-/// padding, every layer of the seed networks — move whole bands at once; row-by-row loops
-/// serve the rest.
+/// padding, every layer of the seed networks — move whole bands at once, row-by-row loops
+/// serve the other large planes, and a table of offsets serves small planes.
 struct ConvGeometry {
     let channels: Int, height: Int, width: Int
     let kernel: Int, stride: Int, padding: Int
@@ -63,7 +63,58 @@ struct ConvGeometry {
     private func zeroEdges(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, columnShift: Int) {
         if columnShift == 0 { return }
         let start = columnShift < 0 ? 0 : width - columnShift, count = abs(columnShift)
-        for r in 0..<rows.count { (row + (r &* width &+ start)).update(repeating: 0, count: count) }
+        // A plain loop: the runs are a value or two, too short for a call to memset.
+        for r in 0..<rows.count {
+            for j in 0..<count { row[r &* width &+ start &+ j] = 0 }
+        }
+    }
+
+    /// For each kernel offset and output position, the offset in the input plane its value comes
+    /// from, or −1 where it falls in the padding: the table that drives `im2col(…table:)` and
+    /// `col2im(…table:)` for small planes, whose rows are too short for bulk copies to pay.
+    func offsetTable() -> [Int32] {
+        var table: [Int32] = []
+        table.reserveCapacity(kernel * kernel * outSpatial)
+        for kh in 0..<kernel {
+            for kw in 0..<kernel {
+                for oh in 0..<outHeight {
+                    for ow in 0..<outWidth {
+                        let ih = oh * stride - padding + kh, iw = ow * stride - padding + kw
+                        let inside = ih >= 0 && ih < height && iw >= 0 && iw < width
+                        table.append(inside ? Int32(ih * width + iw) : -1)
+                    }
+                }
+            }
+        }
+        return table
+    }
+
+    /// `im2col` of the whole plane of channel `c`, driven by `offsetTable()`.
+    @inline(__always)
+    func im2col(channel c: Int, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, ld: Int,
+                table: UnsafePointer<Int32>) {
+        let plane = image + c * inSpatial
+        for tap in 0..<kernel * kernel {
+            let row = columns + (c &* kernel &* kernel &+ tap) &* ld, offsets = table + tap &* outSpatial
+            for position in 0..<outSpatial {
+                let offset = Int(offsets[position])
+                row[position] = offset < 0 ? 0 : plane[offset]
+            }
+        }
+    }
+
+    /// `col2im` of the whole plane of channel `c` (adding), driven by `offsetTable()`.
+    @inline(__always)
+    func col2im(channel c: Int, columns: UnsafePointer<Float>, ld: Int, image: UnsafeMutablePointer<Float>,
+                table: UnsafePointer<Int32>) {
+        let plane = image + c * inSpatial
+        for tap in 0..<kernel * kernel {
+            let row = columns + (c &* kernel &* kernel &+ tap) &* ld, offsets = table + tap &* outSpatial
+            for position in 0..<outSpatial {
+                let offset = Int(offsets[position])
+                if offset >= 0 { plane[offset] += row[position] }
+            }
+        }
     }
 
     /// Writes the column rows of channel `c` of `image` ([channels, height, width]) for the
