@@ -22,8 +22,9 @@ final class FeatureStoreWriter {
         var blockCount: Int { (count + blockRows - 1) / blockRows }
         var featureWidth: Int { featureShape.reduce(1, *) }
 
-        /// Chunks of about `targetChunkBytes` for the widest dataset of the split, with a row
-        /// count that is a multiple or a divisor of the batch size; a block is the larger of the two.
+        /// Chunks of at most `maxChunkBytes` for the widest dataset of the split (at least one
+        /// row), as many rows as fit among the multiples and divisors of the batch size; a block
+        /// is the larger of chunk and batch, so blocks hold whole batches and whole chunks.
         init(name: String, count: Int, featureShape: [Int], logitsWidth: Int?, views: Int, batch: Int) {
             self.name = name
             self.count = count
@@ -31,15 +32,14 @@ final class FeatureStoreWriter {
             self.logitsWidth = logitsWidth
             self.views = views
             let rowBytes = 4 * featureShape.reduce(1, *) * max(views, 1)
-            chunkRows = Self.rows(near: max(1, FeatureStoreWriter.targetChunkBytes / max(rowBytes, 1)), batch: batch)
+            chunkRows = Self.rows(fitting: FeatureStoreWriter.maxChunkBytes / max(rowBytes, 1), batch: batch)
             blockRows = max(chunkRows, batch)
         }
 
-        /// The multiple or divisor of `batch` closest to `target` by ratio.
-        static func rows(near target: Int, batch: Int) -> Int {
-            if target >= batch { return batch * Int((Double(target) / Double(batch)).rounded()) }
-            func distance(_ d: Int) -> Double { abs(log(Double(d) / Double(target))) }
-            return (1...batch).filter { batch % $0 == 0 }.min { distance($0) < distance($1) } ?? 1
+        /// The largest multiple or divisor of `batch` that is at most `limit` (1 at least).
+        static func rows(fitting limit: Int, batch: Int) -> Int {
+            if limit >= batch { return batch * (limit / batch) }
+            return (1...max(1, limit)).last { batch % $0 == 0 } ?? 1
         }
     }
 
@@ -52,9 +52,10 @@ final class FeatureStoreWriter {
         var viewLogits: [Float]?
     }
 
-    /// About 1 MiB per chunk: big enough for deflate to do well, small enough that reading
-    /// one row decompresses little.
-    static let targetChunkBytes = 1 << 20
+    /// At most 1 MiB per chunk: big enough for deflate to do well, small enough that reading
+    /// a row decompresses little, and within the chunk cache HDF5 (and h5py) give a dataset by
+    /// default, so reading a chunk's rows in several ranges decompresses it once.
+    static let maxChunkBytes = 1 << 20
     static let blockRowsAttribute = "block_rows"
     static let blocksDoneAttribute = "blocks_done"
 

@@ -19,7 +19,7 @@ import Darwin
 /// Cost of a parallel loop: one dispatch (a few microseconds) when it splits at all.
 public enum ComputeThreads {
     // Written only by `set`, which callers use before starting work (the CLI, at start-up).
-    // The first use of either configures OpenBLAS (Swift runs a static's initializer once).
+    // The first use of either runs the one-time set-up (Swift runs a static's initializer once).
     nonisolated(unsafe) private static var current: Int = configureDefault()
 
     /// The current bound on cores.
@@ -32,7 +32,7 @@ public enum ComputeThreads {
         current = n
     }
 
-    /// Makes sure OpenBLAS is set up (kernels and threads) before a matrix product.
+    /// Makes sure the one-time set-up (single-threaded OpenBLAS, malloc settings) has run.
     @inline(__always)
     static func configure() { _ = current }
 
@@ -54,9 +54,10 @@ public enum ComputeThreads {
     }
 
     /// Layers return fresh tensors, and a training step frees and allocates hundreds of MB of
-    /// them. By default glibc hands blocks above 32 MB back to the kernel on free, so every step
-    /// would fault the same memory in again, page by page, zeroed. Raising the mmap and trim
-    /// thresholds makes freed blocks stay in the heap for the next step.
+    /// them. By default glibc maps large blocks (above a threshold that adapts up to 32 MB)
+    /// afresh and unmaps them on free, so every step would fault the same memory in again, page
+    /// by page, zeroed. Raising the mmap and trim thresholds keeps freed blocks in the heap for
+    /// the next step.
     /// (Swift's Glibc module leaves out malloc.h, so `mallopt` is looked up by name; the two
     /// parameter numbers are glibc's M_TRIM_THRESHOLD and M_MMAP_THRESHOLD.)
     private static func keepFreedMemoryForReuse() {

@@ -86,7 +86,8 @@ public func accuracy(logits: Tensor, labels: [Int]) -> Float {
     precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
                  "accuracy: logits \(logits.shape) do not match \(labels.count) labels")
     guard !labels.isEmpty else { return 0 }
-    return Float(argmaxRows(logits).indices.filter { argmaxRows(logits)[$0] == labels[$0] }.count) / Float(labels.count)
+    let correct = zip(argmaxRows(logits), labels).filter { $0.0 == $0.1 }.count
+    return Float(correct) / Float(labels.count)
 }
 
 /// The index of the largest value (the first, on ties) of each row of a [N, K] tensor.

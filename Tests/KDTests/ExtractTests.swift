@@ -321,7 +321,7 @@ import Testing
         let notAModel = try f.extract(out, model: f.store)
         #expect(notAModel.status == 65 && notAModel.stderr.contains("not a kd model"))
         for (flags, message) in [(["--views", "0"], "--views must be at least 1"), (["--batch", "0"], "--batch must be at least 1"),
-                                 (["--splits", "validation"], "has no split validation"),
+                                 (["--splits", "validation"], "has no split validation"), (["--splits", "test,test"], "must name each split once"),
                                  (["--views", "2", "--splits", "test"], "the train split is not extracted"),
                                  (["--deflate", "10"], "--deflate must be")] {
             let r = try f.extract(out, flags)
