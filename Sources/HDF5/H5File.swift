@@ -68,6 +68,10 @@ public final class H5File {
     private static func fileAccessList(_ path: String) throws -> hid_t {
         let fapl = try h5Check(H5Pcreate(kd_H5P_FILE_ACCESS()), file: path, path: "/", "cannot create file access list")
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18)
+        // `close()` must really close the file (and release HDF5's lock on it) even while a
+        // dataset or group object of it is still alive; with the default "weak" degree the file
+        // stays open until the last one goes, and reopening it in the same process then fails.
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG)
         return fapl
     }
 

@@ -18,7 +18,7 @@ import Testing
 
         let (a, b) = (try H5File.open(full), try H5File.open(small))
         let fullImages = try a.root.openDataset("train/images").read(as: UInt8.self)
-        let smallImages = b.root.openDataset("train/images")
+        let smallImages = try b.root.openDataset("train/images")
         #expect(smallImages.shape == [12, 1, 32, 32])
         #expect(try smallImages.read(as: UInt8.self) == Array(fullImages.prefix(12 * 32 * 32)))
         #expect(try b.root.openDataset("train/labels").read(as: UInt8.self)
