@@ -21,19 +21,22 @@ struct LineChart {
     var xTicks: [(Double, String)]?
     /// Start the y axis at zero (losses) rather than near the smallest value.
     var yFromZero = false
+    /// Whole numbers only on the x axis (epochs).
+    var integerX = false
 
     // Geometry in SVG user units.
     private let width = 760.0, height = 440.0
     private let left = 72.0, right = 190.0, top = 44.0, bottom = 56.0
 
     init(title: String, xLabel: String, yLabel: String, series: [Series],
-         xTicks: [(Double, String)]? = nil, yFromZero: Bool = false) {
+         xTicks: [(Double, String)]? = nil, yFromZero: Bool = false, integerX: Bool = false) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
         self.series = series
         self.xTicks = xTicks
         self.yFromZero = yFromZero
+        self.integerX = integerX
     }
 
     var svg: String {
@@ -41,7 +44,7 @@ struct LineChart {
         let xs = (xTicks?.map(\.0) ?? []) + points.map(\.x), ys = points.map(\.y)
         let xAxis = xTicks.map { ticks in
             (ticks.map(\.0).min() ?? 0, ticks.map(\.0).max() ?? 1, ticks)
-        } ?? Self.roundTicks(xs.min() ?? 0, xs.max() ?? 1, fromZero: false)
+        } ?? Self.roundTicks(xs.min() ?? 0, xs.max() ?? 1, fromZero: false, minimumStep: integerX ? 1 : 0)
         let yAxis = Self.roundTicks(yFromZero ? min(0, ys.min() ?? 0) : (ys.min() ?? 0), ys.max() ?? 1, fromZero: yFromZero)
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         func px(_ x: Double) -> Double {
@@ -95,14 +98,15 @@ struct LineChart {
     }
 
     /// An axis over [low, high] widened to round numbers, with about five ticks at steps of
-    /// 1, 2 or 5 times a power of ten.
-    static func roundTicks(_ low: Double, _ high: Double, fromZero: Bool) -> (Double, Double, [(Double, String)]) {
+    /// 1, 2 or 5 times a power of ten (and at least `minimumStep`).
+    static func roundTicks(_ low: Double, _ high: Double, fromZero: Bool,
+                           minimumStep: Double = 0) -> (Double, Double, [(Double, String)]) {
         var (low, high) = (low, high)
         if high - low < 1e-12 { (low, high) = (low - max(abs(low) * 0.1, 0.5), high + max(abs(high) * 0.1, 0.5)) }
         if fromZero && low >= 0 { low = 0 }
         let rough = (high - low) / 5
         let magnitude = pow(10, floor(log10(rough)))
-        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough } ?? 10 * magnitude
+        let step = max(minimumStep, [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough } ?? 10 * magnitude)
         let first = floor(low / step) * step, last = ceil(high / step) * step
         let decimals = max(0, -Int(floor(log10(step))))
         let ticks = stride(from: first, through: last + step / 2, by: step).map {

@@ -130,7 +130,7 @@ struct ReportTables {
             }
         }
         return LineChart(title: "Training loss of the students: \(e.name)", xLabel: "epoch",
-                         yLabel: "training loss (MSE)", series: series, yFromZero: true)
+                         yLabel: "training loss (MSE)", series: series, yFromZero: true, integerX: true)
     }
 
     /// Test accuracy per ensemble size and experiment (solid: fine-tuned, dashed: assembled),
