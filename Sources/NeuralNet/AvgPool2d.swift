@@ -14,10 +14,7 @@ public final class AvgPool2d: Layer {
     public var label: String { "AvgPool2d(\(kernel)×\(kernel), s\(stride))" }
 
     public func outputShape(for shape: [Int]) throws -> [Int] {
-        guard shape.count == 3, shape[1] >= kernel, shape[2] >= kernel else {
-            throw ShapeError("\(label) needs an input of [C, H, W] with H, W ≥ \(kernel), got \(shape)")
-        }
-        return [shape[0], (shape[1] - kernel) / stride + 1, (shape[2] - kernel) / stride + 1]
+        try pooledShape(shape, kernel: kernel, stride: stride, label: label)
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
