@@ -15,7 +15,9 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var momentum = 0.9
     public var nesterov = false
     public var weightDecay = 5e-4
-    /// "constant", "step" or "cosine"; applied per epoch.
+    /// "constant", "step" or "cosine". The rate changes every step (cosine and warm-up move
+    /// smoothly through an epoch; step decays land on epoch boundaries), so that even a
+    /// one-epoch run can warm up and anneal.
     public var schedule = "cosine"
     /// Epochs between decays of the step schedule.
     public var stepSize = 30
@@ -23,8 +25,8 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var gamma = 0.1
     /// Where the cosine schedule ends.
     public var minLearningRate = 0.0
-    /// Epochs of linear warm-up before the schedule.
-    public var warmupEpochs = 0
+    /// Epochs of linear warm-up before the schedule; fractions allowed (0.1 = a tenth of an epoch).
+    public var warmupEpochs = 0.0
     public var seed: UInt64 = 0
     /// Random crop with 4-pixel zero padding plus horizontal flip.
     public var augment = false
@@ -67,20 +69,29 @@ public struct Recipe: Codable, Equatable, Sendable {
                     "schedule must be constant, step or cosine, got \"\(schedule)\"")
         try require(learningRate > 0, "learning rate must be positive, got \(learningRate)")
         try require(stepSize >= 1, "step size must be at least 1 epoch, got \(stepSize)")
-        try require(warmupEpochs >= 0 && warmupEpochs < epochs,
-                    "warm-up must be between 0 and epochs − 1, got \(warmupEpochs)")
+        try require(warmupEpochs >= 0 && warmupEpochs < Double(epochs),
+                    "warm-up must be at least 0 and less than the \(epochs) epochs, got \(warmupEpochs)")
         try require(valSplit >= 0, "validation split must not be negative, got \(valSplit)")
         try require(limit.map { $0 >= 2 } ?? true, "limit must be at least 2 images, got \(limit ?? 0)")
     }
 
-    /// The learning rate of each epoch (counted from 0).
-    public var learningRateSchedule: LearningRateSchedule {
+    /// The learning rate of each step (counted from 0 over the whole run) for epochs of
+    /// `stepsPerEpoch` steps.
+    public func learningRateSchedule(stepsPerEpoch: Int) -> LearningRateSchedule {
         let shape: LearningRateSchedule.Shape = switch schedule {
-        case "step": .step(every: stepSize, gamma: gamma)
-        case "cosine": .cosine(total: epochs, minimum: minLearningRate)
+        case "step": .step(every: stepSize * stepsPerEpoch, gamma: gamma)
+        case "cosine": .cosine(total: epochs * stepsPerEpoch, minimum: minLearningRate)
         default: .constant
         }
-        return LearningRateSchedule(base: learningRate, shape: shape, warmup: warmupEpochs)
+        let warmup = Int((warmupEpochs * Double(stepsPerEpoch)).rounded())
+        return LearningRateSchedule(base: learningRate, shape: shape, warmup: min(warmup, epochs * stepsPerEpoch - 1))
+    }
+
+    /// Steps in an epoch over `images` training images. A last batch of one image cannot be
+    /// batch-normalized, so it is left out.
+    public func stepsPerEpoch(images: Int) -> Int {
+        let used = images % batchSize == 1 ? images - 1 : images
+        return (used + batchSize - 1) / batchSize
     }
 
     /// The optimizer over `parameters` this recipe asks for.

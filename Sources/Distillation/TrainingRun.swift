@@ -92,11 +92,10 @@ public struct TrainingRun {
         }
         var metrics = MetricsFile(path: folder.metrics, resumingAt: startEpoch - 1, checkpointRow: checkpointRow)
 
-        let schedule = recipe.learningRateSchedule
+        let schedule = recipe.learningRateSchedule(stepsPerEpoch: recipe.stepsPerEpoch(images: train.count))
         var last: EpochMetrics?
         for epoch in startEpoch..<(recipe.epochs + 1) {
-            optimizer.learningRate = schedule.rate(at: epoch - 1)
-            var row = try trainEpoch(epoch, model: model, optimizer: optimizer, rng: &rng,
+            var row = try trainEpoch(epoch, model: model, optimizer: optimizer, schedule: schedule, rng: &rng,
                                      data: train, normalization: normalization)
             if let validation {
                 (row.validationLoss, row.validationAccuracy) = try objective.measure(model, on: validation, normalization: normalization)
@@ -222,16 +221,17 @@ public struct TrainingRun {
         if frozenTrunk, let head = model.head { _ = head.backward(grad) } else { _ = model.backward(grad) }
     }
 
-    /// One pass over the training images in an order drawn from `rng`.
-    private func trainEpoch(_ epoch: Int, model: Model, optimizer: any Optimizer, rng: inout RandomState,
-                            data: ImageSet, normalization: InputNormalization) throws -> EpochMetrics {
+    /// One pass over the training images in an order drawn from `rng`, each step at its rate of
+    /// `schedule`. The metrics carry the rate of the epoch's last step.
+    private func trainEpoch(_ epoch: Int, model: Model, optimizer: any Optimizer, schedule: LearningRateSchedule,
+                            rng: inout RandomState, data: ImageSet,
+                            normalization: InputNormalization) throws -> EpochMetrics {
         let started = Date()
         let order = shuffled(Array(0..<data.count), &rng)
         for dropout in dropoutLayers(in: model) { dropout.rng = RandomState(seed: rng.next()) }
         let batchSize = recipe.batchSize
-        // A last batch of one image cannot be batch-normalized; it is left out of the epoch.
-        let used = order.count % batchSize == 1 ? order.count - 1 : order.count
-        let steps = (used + batchSize - 1) / batchSize
+        let steps = recipe.stepsPerEpoch(images: order.count)
+        let used = min(order.count, steps * batchSize)
         let progress = ProgressLine()
         var batch = Tensor(shape: [0])
         var lossSum = 0.0, correct = 0, seen = 0
@@ -249,6 +249,7 @@ public struct TrainingRun {
                                          + "with --restart")
             }
             optimizer.zeroGrad()
+            optimizer.learningRate = schedule.rate(at: (epoch - 1) * steps + step)
             trainingBackward(model, grad)
             optimizer.step()
             lossSum += Double(loss) * Double(rows.count)

@@ -37,31 +37,12 @@ public enum Benchmark {
     /// thread count that is not positive, 65 for an architecture that does not build.
     public static func run(_ architecture: Architecture, mode: Mode, batch: Int, seconds: Double,
                            threads: Int) throws -> Result {
-        guard batch >= 1 else { throw StageError.usage("--batch must be at least 1, got \(batch)") }
         guard seconds > 0 else { throw StageError.usage("--seconds must be positive, got \(seconds)") }
-        guard threads >= 1 else { throw StageError.usage("--threads must be at least 1, got \(threads)") }
-        ComputeThreads.set(threads)
-
-        let model = try Model(architecture, seed: 0)
-        var rng = RandomState(seed: 1)
-        let x = Tensor(shape: [batch] + architecture.input) { v in for i in v.indices { v[i] = rng.normal() } }
-        let classify = model.outputWidth == 10
-        let labels = (0..<batch).map { _ in rng.nextInt(below: 10) }
-        let targets = Tensor(shape: [batch, model.outputWidth]) { v in for i in v.indices { v[i] = rng.normal() } }
-        let optimizer = try SGD(parameters: model.namedParameters, learningRate: 0.01, momentum: 0.9,
-                                weightDecay: 5e-4)
-
+        let work = try Workload(architecture, batch: batch, threads: threads)
         func step() {
             switch mode {
-            case .train:
-                optimizer.zeroGrad()
-                let output = model.forward(x, mode: .training)
-                let gradient = classify ? softmaxCrossEntropy(logits: output, labels: labels).grad
-                                        : meanSquaredError(prediction: output, target: targets).grad
-                _ = model.backward(gradient)
-                optimizer.step()
-            case .infer:
-                _ = model.forward(x, mode: .inference)
+            case .train: work.trainingStep { work.model.forward($0, mode: .training) } backward: { _ = work.model.backward($0) }
+            case .infer: _ = work.model.forward(work.input, mode: .inference)
             }
         }
 
@@ -75,8 +56,48 @@ public enum Benchmark {
             steps += 1
             elapsed = clock.now - start
         }
-        let components = elapsed.components
-        return Result(name: architecture.name, parameters: model.parameterCount, mode: mode, batch: batch,
-                      steps: steps, seconds: Double(components.seconds) + Double(components.attoseconds) * 1e-18)
+        return Result(name: architecture.name, parameters: work.model.parameterCount, mode: mode, batch: batch,
+                      steps: steps, seconds: elapsed.seconds)
+    }
+
+    /// A model on random inputs with the anchor's loss and optimizer: what one benchmark step
+    /// needs, shared by `run` and `LayerProfile`.
+    struct Workload {
+        let model: Model
+        let input: Tensor
+        private let labels: [Int]?
+        private let targets: Tensor
+        private let optimizer: SGD
+
+        init(_ architecture: Architecture, batch: Int, threads: Int) throws {
+            guard batch >= 1 else { throw StageError.usage("--batch must be at least 1, got \(batch)") }
+            guard threads >= 1 else { throw StageError.usage("--threads must be at least 1, got \(threads)") }
+            ComputeThreads.set(threads)
+            model = try Model(architecture, seed: 0)
+            var rng = RandomState(seed: 1)
+            input = Tensor(shape: [batch] + architecture.input) { v in for i in v.indices { v[i] = rng.normal() } }
+            let drawn = (0..<batch).map { _ in rng.nextInt(below: 10) }
+            labels = model.outputWidth == 10 ? drawn : nil
+            targets = Tensor(shape: [batch, model.outputWidth]) { v in for i in v.indices { v[i] = rng.normal() } }
+            optimizer = try SGD(parameters: model.namedParameters, learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4)
+        }
+
+        /// One training step with the forward and backward passes given (the whole model, or
+        /// layer by layer): zeroed gradients, forward, loss, backward, SGD update.
+        func trainingStep(forward: (Tensor) -> Tensor, backward: (Tensor) -> Void) {
+            optimizer.zeroGrad()
+            let output = forward(input)
+            backward(labels.map { softmaxCrossEntropy(logits: output, labels: $0).grad }
+                     ?? meanSquaredError(prediction: output, target: targets).grad)
+            optimizer.step()
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number.
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
     }
 }

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
             Prints one line in the form of the PyTorch anchor (shared/anchors/torch_anchor.py), \
             ending in "<N> img/s", so compare.sh can put the two side by side. A training step is \
             forward, loss (cross-entropy for a 10-way output, MSE otherwise), backward and an SGD \
-            update (lr 0.01, momentum 0.9, weight decay 5e-4).
+            update (lr 0.01, momentum 0.9, weight decay 5e-4). With --layers, prints instead a             table of each layer's forward and backward time per step, its share of the step and             the GFLOP/s of convolutions and linear layers.
             """)
 
     @Option(help: "Architecture: a preset name or a JSON file.")
@@ -30,12 +30,25 @@ struct Bench: ParsableCommand {
     @Option(help: "Input shape CxHxW (default: the architecture's, 3x32x32 for the presets).")
     var input: String?
 
+    @Flag(help: "Instead of the throughput line, time each layer of a training step (forward, backward, GFLOP/s).")
+    var layers = false
+
+    @Option(help: "Training steps to average over with --layers, after two warm-up steps.")
+    var steps: Int = 5
+
     func run() throws {
         try runStage("bench") {
             guard let mode = Benchmark.Mode(rawValue: mode) else {
                 throw StageError.usage("--mode must be train or infer, got \"\(mode)\"")
             }
             let architecture = try ArchitectureCatalog.resolve(arch, input: input, classes: nil)
+            if layers {
+                guard mode == .train else { throw StageError.usage("--layers profiles training steps; drop --mode \(mode)") }
+                let rows = try LayerProfile.measure(architecture, batch: batch, steps: steps,
+                                                    threads: threads ?? ComputeThreads.count)
+                print(LayerProfile.table(rows, batch: batch))
+                return
+            }
             let result = try Benchmark.run(architecture, mode: mode, batch: batch, seconds: seconds,
                                            threads: threads ?? ComputeThreads.count)
             print(result.line)

@@ -16,11 +16,11 @@ struct RecipeOptions: ParsableArguments {
     @Option(help: "SGD momentum (default 0.9).") var momentum: Double?
     @Flag(help: "Nesterov momentum.") var nesterov = false
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay (default 5e-4).") var weightDecay: Double?
-    @Option(help: "Learning-rate schedule per epoch: constant, step or cosine (default cosine).") var schedule: String?
+    @Option(help: "Learning-rate schedule, updated every step: constant, step or cosine (default cosine).") var schedule: String?
     @Option(name: .customLong("step-size"), help: "Epochs between step decays (default 30).") var stepSize: Int?
     @Option(help: "Factor of each step decay (default 0.1).") var gamma: Double?
     @Option(name: .customLong("min-lr"), help: "Final rate of the cosine schedule (default 0).") var minLearningRate: Double?
-    @Option(help: "Epochs of linear warm-up (default 0).") var warmup: Int?
+    @Option(help: "Epochs of linear warm-up, fractions allowed (default 0).") var warmup: Double?
     @Option(help: "Seed of every random draw (default 0).") var seed: UInt64?
     @Flag(help: "Random crop with 4-pixel zero padding and horizontal flip.") var augment = false
     @Option(name: .customLong("val-split"), help: "Hold out N training images (seeded) for validation.") var valSplit: Int?

@@ -36,6 +36,29 @@ import Testing
         try expectAnchorLine(r.stdout.trimmingCharacters(in: .newlines), name: "small", mode: "train", batch: 128)
     }
 
+    @Test func layersProfilesEveryLayerOfATrainingStep() throws {
+        let r = try KDProcess.run(["bench", "--arch", "small", "--layers", "--steps", "1", "--batch", "8", "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let summary = try Model(ArchitectureCatalog.preset("small")!)
+        // header, one row per leaf layer (the summary's rows), total
+        #expect(lines.count == summary.rows.count + 2, "\(r.stdout)")
+        #expect(lines.first?.hasPrefix("layer") == true)
+        for (line, row) in zip(lines.dropFirst(), summary.rows) {
+            #expect(line.hasPrefix(row.path + " "), "\(line) should profile \(row.path)")
+            let shares = line.split(separator: " ").filter { $0.hasSuffix("%") }
+            #expect(shares.count == 1)
+        }
+        let convolution = try #require(lines.first { $0.contains("Conv2d") })
+        let rates = convolution.split(separator: " ").suffix(2).compactMap { Double($0) }
+        #expect(rates.count == 2 && rates.allSatisfy { $0 > 0 }, "a convolution reports its GFLOP/s: \(convolution)")
+        #expect(lines.last?.hasPrefix("total") == true)
+
+        let infer = try KDProcess.run(["bench", "--arch", "small", "--layers", "--mode", "infer"])
+        #expect(infer.status == 64)
+        #expect(infer.stderr.contains("--layers profiles training steps"))
+    }
+
     @Test func badSettingsAreUsageErrors() throws {
         for (args, message) in [(["--mode", "fit"], "--mode must be train or infer"),
                                 (["--batch", "0"], "--batch must be at least 1"),

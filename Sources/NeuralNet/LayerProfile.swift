@@ -1,0 +1,104 @@
+import Foundation
+import KDCore
+
+/// Where a training step's time goes, layer by layer: the benchmark's training step (random
+/// inputs, the anchor's loss and SGD update) run with every leaf layer timed on its own, forward
+/// and backward, and the arithmetic rate of the convolutions and linear layers — the figures
+/// that say whether a layer is bound by its matrix products or by the copies around them.
+/// Cost: `steps` training steps plus two warm-up steps, and a clock read around every layer.
+public enum LayerProfile {
+    public struct Row: Sendable {
+        /// state_dict-style path (`features.3`).
+        public var path: String
+        public var label: String
+        /// Per-image output shape.
+        public var outputShape: [Int]
+        /// Seconds per step.
+        public var forward: Double, backward: Double
+        /// Forward floating-point operations per image (2 per multiply-add); 0 for layers
+        /// without matrix products. Backward does twice as many.
+        public var forwardFlops: Double
+    }
+
+    /// Profiles `steps` training steps of `architecture` on batches of `batch`.
+    /// Throws `StageError` 64 for counts that are not positive, 65 for an architecture that
+    /// does not build.
+    public static func measure(_ architecture: Architecture, batch: Int, steps: Int, threads: Int) throws -> [Row] {
+        guard steps >= 1 else { throw StageError.usage("--steps must be at least 1, got \(steps)") }
+        let work = try Benchmark.Workload(architecture, batch: batch, threads: threads)
+        let layers = leaves(of: work.model.trunk, path: "")
+            + (work.model.head.map { [(architecture.head?.name ?? "head", $0 as any Layer)] } ?? [])
+        var forward = [Duration](repeating: .zero, count: layers.count), backward = forward
+        var shapes = [[Int]](repeating: [], count: layers.count)
+        let clock = ContinuousClock()
+        for step in 0..<(steps + 2) {
+            let counted = step >= 2   // two warm-up steps, as the benchmark
+            work.trainingStep { x in
+                layers.indices.reduce(x) { x, i in
+                    let start = clock.now
+                    let y = layers[i].layer.forward(x, mode: .training)
+                    if counted { forward[i] += clock.now - start }
+                    shapes[i] = Array(y.shape.dropFirst())
+                    return y
+                }
+            } backward: { dy in
+                _ = layers.indices.reversed().reduce(dy) { dy, i in
+                    let start = clock.now
+                    let dx = layers[i].layer.backward(dy)
+                    if counted { backward[i] += clock.now - start }
+                    return dx
+                }
+            }
+        }
+        return layers.indices.map { i in
+            Row(path: layers[i].path, label: layers[i].layer.label, outputShape: shapes[i],
+                forward: forward[i].seconds / Double(steps), backward: backward[i].seconds / Double(steps),
+                forwardFlops: flops(layers[i].layer, output: shapes[i]))
+        }
+    }
+
+    /// The profile as a table: per layer, milliseconds per step forward and backward, the share
+    /// of the step, and GFLOP/s where the layer multiplies matrices; then the total.
+    public static func table(_ rows: [Row], batch: Int) -> String {
+        let total = rows.reduce(0) { $0 + $1.forward + $1.backward }
+        func rate(_ flops: Double, _ seconds: Double) -> String {
+            flops > 0 && seconds > 0 ? String(format: "%.1f", flops * Double(batch) / seconds / 1e9) : "-"
+        }
+        let header = ["layer", "kind", "output", "fwd ms", "bwd ms", "share", "fwd GFLOP/s", "bwd GFLOP/s"]
+        let body = rows.map { r in
+            [r.path, r.label, r.outputShape.map(String.init).joined(separator: "×"),
+             String(format: "%.2f", 1e3 * r.forward), String(format: "%.2f", 1e3 * r.backward),
+             String(format: "%.1f%%", 100 * (r.forward + r.backward) / max(total, 1e-12)),
+             rate(r.forwardFlops, r.forward), rate(2 * r.forwardFlops, r.backward)]
+        }
+        let flops = rows.reduce(0) { $0 + 3 * $1.forwardFlops } * Double(batch)
+        let footer = ["total", "", "", String(format: "%.2f", 1e3 * rows.reduce(0) { $0 + $1.forward }),
+                      String(format: "%.2f", 1e3 * rows.reduce(0) { $0 + $1.backward }), "100%",
+                      "", String(format: "%.1f all", flops / max(total, 1e-12) / 1e9)]
+        let all = [header] + body + [footer]
+        let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }
+        return all.map { line in
+            line.indices.map { c in
+                let pad = String(repeating: " ", count: widths[c] - line[c].count)
+                return c < 3 ? line[c] + pad : pad + line[c]
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    /// The leaf layers of nested sequences, in order, with their paths.
+    private static func leaves(of layer: any Layer, path: String) -> [(path: String, layer: any Layer)] {
+        guard let sequence = layer as? Sequential else { return [(path, layer)] }
+        return sequence.layers.flatMap { leaves(of: $0.layer, path: path.isEmpty ? $0.name : path + "." + $0.name) }
+    }
+
+    private static func flops(_ layer: any Layer, output: [Int]) -> Double {
+        switch layer {
+        case let c as Conv2d:
+            2 * Double(c.inChannels * c.kernel * c.kernel) * Double(output.reduce(1, *))
+        case let l as Linear:
+            2 * Double(l.inFeatures * l.outFeatures)
+        default:
+            0
+        }
+    }
+}
