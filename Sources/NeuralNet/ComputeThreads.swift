@@ -66,7 +66,7 @@ public enum ComputeThreads {
         guard let mallopt = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
         let set = unsafeBitCast(mallopt, to: MallocOption.self)
         let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3
-        _ = set(mmapThreshold, Int32.max)
+        _ = set(mmapThreshold, 32 << 20)   // glibc refuses more than half its 64 MB heap size
         _ = set(trimThreshold, Int32.max)
         #endif
     }
