@@ -34,6 +34,11 @@ public final class MaxPool2d: Layer {
             x.data.withUnsafeBufferPointer { xb in
             argmax.withUnsafeMutableBufferPointer { ab in
                 ComputeThreads.parallelFor(planes, grain: max(1, 16384 / inPlane)) { range in
+                    var range = range
+                    if outWidth < 8 {   // too narrow for the row-wise fast path: eight planes side by side
+                        range = eightPlanesAtATime(xb.baseAddress!, out.baseAddress!, ab.baseAddress!, planes: range,
+                                                   width: width, inPlane: inPlane, outHeight: outHeight, outWidth: outWidth)
+                    }
                     for p in range {
                         let src = xb.baseAddress! + p * inPlane
                         let dst = out.baseAddress! + p * outPlane, arg = ab.baseAddress! + p * outPlane
@@ -90,6 +95,46 @@ public final class MaxPool2d: Layer {
             }
         }
         return done
+    }
+
+    /// Small planes (4×4, 2×2), whose windows the scalar loop would pick by unpredictable
+    /// branches: the same window of eight planes at once, one SIMD lane per plane, by the scalar
+    /// loop's rule (first maximum wins, NaN propagates). Returns the planes of `planes` left over.
+    private func eightPlanesAtATime(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                    _ arg: UnsafeMutablePointer<Int32>, planes: Range<Int>, width: Int, inPlane: Int,
+                                    outHeight: Int, outWidth: Int) -> Range<Int> {
+        let outPlane = outHeight * outWidth
+        @inline(__always) func gather(_ base: UnsafePointer<Float>, _ offset: Int) -> SIMD8<Float> {
+            var v = SIMD8<Float>()
+            for l in 0..<8 { v[l] = base[l &* inPlane &+ offset] }
+            return v
+        }
+        var first = planes.lowerBound
+        while first + 8 <= planes.upperBound {
+            let base = src + first * inPlane
+            for oh in 0..<outHeight {
+                for ow in 0..<outWidth {
+                    let corner = (oh * stride) * width + ow * stride
+                    var best = gather(base, corner), index = SIMD8<Int32>(repeating: Int32(corner))
+                    for kh in 0..<kernel {
+                        for kw in 0..<kernel where kh + kw > 0 {
+                            let offset = corner + kh * width + kw
+                            let v = gather(base, offset)
+                            let take = (v .> best) .| (v .!= v)
+                            best.replace(with: v, where: take)
+                            index.replace(with: Int32(offset), where: take)
+                        }
+                    }
+                    let position = first * outPlane + oh * outWidth + ow
+                    for l in 0..<8 {
+                        dst[position &+ l &* outPlane] = best[l]
+                        arg[position &+ l &* outPlane] = index[l]
+                    }
+                }
+            }
+            first += 8
+        }
+        return first ..< planes.upperBound
     }
 
     public func backward(_ dy: Tensor) -> Tensor {

@@ -68,28 +68,37 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         return Tensor(shape: shape, data: values)
     }
 
-    /// 7×7 planes take the general loop; 2×2 pooling of 18×18 planes takes the eight-wide path
-    /// for the first eight outputs of a row and the general loop for the ninth.
+    /// 7×7 planes take the eight-planes-at-a-time path for planes 0–7 and the general loop for
+    /// planes 8–11; 2×2 pooling of 18×18 planes takes the eight-wide row path for the first
+    /// eight outputs of a row and the general loop for the ninth.
     @Test(arguments: [(2, 2, 7), (3, 2, 7), (3, 1, 7), (2, 2, 18)])
     func maxPool(kernel: Int, stride: Int, size: Int) {
         var rng = RandomState(seed: 4)
-        let x = distinctValues([2, 2, size, size], &rng)
+        let x = distinctValues([3, 4, size, size], &rng)
         #expect(gradientDisagreements(of: MaxPool2d(kernel: kernel, stride: stride), at: x, mode: .training) == [])
     }
 
+    /// Nine planes: the first eight side by side when planes are small, the ninth alone.
     @Test(arguments: [2, 18])
     func maxPoolRoutesTiesToTheFirstMaximumAndPropagatesNaN(size: Int) {
         let pool = MaxPool2d(kernel: 2)
-        var x = Tensor(shape: [1, 1, size, size], repeating: 5)
-        x.data[size + 1] = .nan   // the bottom-right of the first window
+        let plane = size * size, nanPlanes: Set = [0, 8]
+        var x = Tensor(shape: [1, 9, size, size], repeating: 5)
+        for p in nanPlanes { x.data[p * plane + size + 1] = .nan }   // the bottom-right of the first window
         let y = pool.forward(x, mode: .training)
-        #expect(y.data[0].isNaN && y.data.dropFirst().allSatisfy { $0 == 5 })
+        let outPlane = y.count / 9
+        for (i, v) in y.data.enumerated() {
+            let firstWindowOfNaNPlane = i % outPlane == 0 && nanPlanes.contains(i / outPlane)
+            #expect(firstWindowOfNaNPlane ? v.isNaN : v == 5, "y[\(i)]")
+        }
         let dx = pool.backward(Tensor(shape: y.shape, repeating: 1))
         // Each window sends its gradient to its top-left value, the first of equal maxima,
-        // except the first window, whose maximum is the NaN.
+        // except the first window of a plane with a NaN, whose maximum is the NaN.
         for (i, g) in dx.data.enumerated() {
-            let (row, column) = i.quotientAndRemainder(dividingBy: size)
-            let expected: Float = i == size + 1 ? 1 : (i == 0 ? 0 : (row % 2 == 0 && column % 2 == 0 ? 1 : 0))
+            let (p, within) = i.quotientAndRemainder(dividingBy: plane)
+            let (row, column) = within.quotientAndRemainder(dividingBy: size)
+            let topLeft: Float = row % 2 == 0 && column % 2 == 0 ? 1 : 0
+            let expected: Float = nanPlanes.contains(p) ? (within == size + 1 ? 1 : (within == 0 ? 0 : topLeft)) : topLeft
             #expect(g == expected, "dx[\(i)]")
         }
     }
