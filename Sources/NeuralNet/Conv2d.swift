@@ -8,6 +8,11 @@
 /// unpadded convolution multiplies the image itself. Backward, each worker rebuilds its columns,
 /// adds dY·columnsᵀ into its own partial weight gradient (summed in worker order afterwards) and
 /// sends Wᵀ·dY back through col2im. All scratch space is kept and reused across calls.
+///
+/// 3×3 convolutions with stride 1 and padding 1 on planes 16 wide and up, with 16 channels or
+/// more in and out — most of the seed networks' work — take Winograd's F(2×2, 3×3) instead
+/// (`WinogradConvolution`), forward and for the input gradient: 2.25× fewer multiply-adds and no
+/// im2col (measured: 8–11 % off a training step of s1, s2 and the teacher).
 /// Cost per image: 2·outC·inC·k²·outH·outW flops forward, twice that backward, plus im2col.
 public final class Conv2d: Layer {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
@@ -19,7 +24,9 @@ public final class Conv2d: Layer {
     private var input = Tensor(shape: [0])
     /// Per worker: the column matrix of a band or group, a group's outC × positions product (or
     /// gathered output gradient), and the partial weight gradient.
-    private let scratch = WorkerScratch(buffersPerWorker: 3)
+    private let scratch = WorkerScratch(buffersPerWorker: 4)
+    /// Winograd-transformed kernels (`WinogradConvolution.transformKernels`), rebuilt every call.
+    private let transformedKernels = ScratchBuffer()
     /// `ConvGeometry.offsetTable()` for the plane size of the last grouped call.
     private var offsets: (height: Int, width: Int, table: [Int32]) = (0, 0, [])
 
@@ -31,6 +38,45 @@ public final class Conv2d: Layer {
     private static let minimumGroupColumns = 512
     /// The most floats a group's column matrix may take (8 MB).
     private static let groupBudget = 2 << 20
+
+    /// Fewest channels, in and out, for Winograd to pay: its products are as deep as the
+    /// channels summed and as tall as the channels produced.
+    static let winogradMinimumChannels = 16
+    /// Narrowest plane for Winograd: rows of eight tiles fill its SIMD transforms (on 8×8
+    /// planes im2col measured faster).
+    static let winogradMinimumWidth = 16
+    /// Tiles a Winograd product should span for an efficient product …
+    private static let winogradTiles = 512
+    /// … within this many floats of transformed input and products per worker (8 MB).
+    private static let winogradBudget = 2 << 20
+
+    /// The Winograd F(2×2, 3×3) form of this layer's convolution on `height`×`width` planes, or
+    /// of its input gradient's (`adjoint`), when the layer is 3×3 with stride 1 and padding 1 and
+    /// the product depth reaches `winogradMinimumChannels`.
+    private func winograd(height: Int, width: Int, adjoint: Bool) -> WinogradConvolution? {
+        guard kernel == 3 && stride == 1 && padding == 1, width >= Self.winogradMinimumWidth,
+              min(inChannels, outChannels) >= Self.winogradMinimumChannels else { return nil }
+        return adjoint ? WinogradConvolution(inChannels: outChannels, outChannels: inChannels, height: height, width: width)
+                       : WinogradConvolution(inChannels: inChannels, outChannels: outChannels, height: height, width: width)
+    }
+
+    /// Runs `w` over images `range` of `x` into `y` in groups of images sized by the budget,
+    /// with the worker's scratch buffers.
+    private func convolve(_ w: WinogradConvolution, _ x: UnsafePointer<Float>, images range: Range<Int>,
+                          kernels: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
+                          scratch buffers: [ScratchBuffer]) {
+        let perImage = 16 * (w.inChannels + w.outChannels) * w.tilesPerImage
+        let group = max(1, min(range.count, (Self.winogradTiles + w.tilesPerImage - 1) / w.tilesPerImage,
+                               Self.winogradBudget / perImage))
+        let v = buffers[0].reserve(w.inputSize(tiles: group * w.tilesPerImage))
+        let m = buffers[1].reserve(w.productSize(tiles: group * w.tilesPerImage))
+        let padded = buffers[3].reserve(w.paddedSize)
+        let inPlanes = w.inChannels * w.height * w.width, outPlanes = w.outChannels * w.height * w.width
+        for first in Swift.stride(from: range.lowerBound, to: range.upperBound, by: group) {
+            w.convolve(x + first * inPlanes, count: min(group, range.upperBound - first), kernels: kernels, bias: bias,
+                       y + first * outPlanes, v: v, m: m, padded: padded)
+        }
+    }
 
     /// How a run of images is cut into matrix products.
     private enum Plan {
@@ -117,6 +163,19 @@ public final class Conv2d: Layer {
         let pointwise = isPointwise
         scratch.prepare(workers: ComputeThreads.parts(for: batch))
         let biasValues = bias?.value.data ?? []
+        if let w = winograd(height: g.height, width: g.width, adjoint: false) {
+            let kernels = transformedKernels.reserve(w.kernelSize)
+            weight.value.data.withUnsafeBufferPointer { w.transformKernels($0.baseAddress!, adjoint: false, into: kernels) }
+            return Tensor(shape: [batch, outChannels, g.outHeight, g.outWidth]) { out in
+                x.data.withUnsafeBufferPointer { xb in
+                biasValues.withUnsafeBufferPointer { bb in
+                    ComputeThreads.parallelParts(batch) { part, range in
+                        convolve(w, xb.baseAddress!, images: range, kernels: kernels, bias: bb.isEmpty ? nil : bb.baseAddress,
+                                 out.baseAddress!, scratch: scratch.buffers(part))
+                    }
+                }}
+            }
+        }
         let table = g.outSpatial < Self.bandedPlane ? offsetTable(g) : []
         return Tensor(shape: [batch, outChannels, g.outHeight, g.outWidth]) { out in
             let out = out.baseAddress!
@@ -200,6 +259,13 @@ public final class Conv2d: Layer {
             }}
         }
         let table = g.outSpatial < Self.bandedPlane ? offsetTable(g) : []
+        // The input gradient by Winograd when it applies, otherwise through col2im below.
+        let adjoint = winograd(height: g.height, width: g.width, adjoint: true)
+        let adjointKernels = adjoint.map { w in
+            let kernels = transformedKernels.reserve(w.kernelSize)
+            weight.value.data.withUnsafeBufferPointer { w.transformKernels($0.baseAddress!, adjoint: true, into: kernels) }
+            return UnsafePointer(kernels)
+        }
         let dx = Tensor(shape: x.shape) { dxb in
             x.data.withUnsafeBufferPointer { xb in
             dy.data.withUnsafeBufferPointer { dyb in
@@ -225,7 +291,7 @@ public final class Conv2d: Layer {
                                 beta = 1
                                 continue
                             }
-                            target.update(repeating: 0, count: inPlanes)
+                            if adjoint == nil { target.update(repeating: 0, count: inPlanes) }
                             for top in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                                 let band = top ..< min(g.outHeight, top + bandRows)
                                 let width = band.count * g.outWidth
@@ -237,6 +303,7 @@ public final class Conv2d: Layer {
                                       gradient + top * g.outWidth, lda: spatial, cols, ldb: width,
                                       beta: beta, weightGrad, ldc: rows)
                                 beta = 1
+                                if adjoint != nil { continue }
                                 sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
                                       gradient + top * g.outWidth, ldb: spatial, beta: 0, cols, ldc: width)
                                 for c in 0..<inChannels {
@@ -261,6 +328,7 @@ public final class Conv2d: Layer {
                             sgemm(transposeB: true, m: outChannels, n: rows, k: width,
                                   gathered, lda: width, cols, ldb: width, beta: beta, weightGrad, ldc: rows)
                             beta = 1
+                            if adjoint != nil { continue }
                             sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
                                   gathered, ldb: width, beta: 0, cols, ldc: width)
                             let images = dxp + first * inPlanes
@@ -272,6 +340,9 @@ public final class Conv2d: Layer {
                                 }
                             }
                         }
+                    }
+                    if let adjoint, let adjointKernels {
+                        convolve(adjoint, dyp, images: range, kernels: adjointKernels, bias: nil, dxp, scratch: buffers)
                     }
                 }
             }}}}

@@ -31,7 +31,49 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         // 64 input channels: bands of 14 and 2 rows (16×16), of 13 and 4 rows (34×34, stride 2).
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 64),
         ConvCase(kernel: 3, stride: 2, padding: 1, bias: false, batch: 2, size: 34, inChannels: 64),
+        // Winograd F(2×2, 3×3), forward and input gradient: 16×16 planes are one group of eight
+        // tiles per row; 17×17 planes leave a ninth tile (overlapping groups) and clipped edges.
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 16, outChannels: 16),
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 3, size: 17, inChannels: 16, outChannels: 24),
     ]
+
+    /// The forward pass of every path against the convolution's definition, summed directly.
+    @Test(arguments: convCases)
+    func convolutionMatchesTheDirectSum(_ c: ConvCase) {
+        var rng = RandomState(seed: 7)
+        let conv = Conv2d(inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
+                          stride: c.stride, padding: c.padding, bias: c.bias)
+        randomizeParameters(conv, &rng)
+        let x = randomTensor([c.batch, c.inChannels, c.size, c.size], &rng)
+        let y = conv.forward(x, mode: .training)
+        let out = (c.size + 2 * c.padding - c.kernel) / c.stride + 1
+        #expect(y.shape == [c.batch, c.outChannels, out, out])
+        let w = conv.weight.value.data, k = c.kernel
+        var worst: Float = 0
+        for n in 0..<c.batch {
+            for o in 0..<c.outChannels {
+                for oh in 0..<out {
+                    for ow in 0..<out {
+                        var sum = Double(conv.bias?.value.data[o] ?? 0), magnitude = abs(sum)
+                        for ch in 0..<c.inChannels {
+                            for kh in 0..<k {
+                                for kw in 0..<k {
+                                    let ih = oh * c.stride - c.padding + kh, iw = ow * c.stride - c.padding + kw
+                                    guard ih >= 0 && ih < c.size && iw >= 0 && iw < c.size else { continue }
+                                    let term = Double(w[((o * c.inChannels + ch) * k + kh) * k + kw])
+                                        * Double(x.data[((n * c.inChannels + ch) * c.size + ih) * c.size + iw])
+                                    sum += term; magnitude += abs(term)
+                                }
+                            }
+                        }
+                        let got = Double(y.data[((n * c.outChannels + o) * out + oh) * out + ow])
+                        worst = max(worst, Float(abs(got - sum) / max(magnitude, 1e-6)))
+                    }
+                }
+            }
+        }
+        #expect(worst < 1e-5, "largest error relative to the sum of magnitudes: \(worst)")
+    }
 
     @Test(arguments: convCases)
     func convolution(_ c: ConvCase) {

@@ -1,0 +1,193 @@
+/// Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
+/// Neural Networks", 2016) for 3×3 convolutions with stride 1 and padding 1 — every convolution
+/// of the seed networks. Each 2×2 block of outputs (a tile) comes from a 4×4 block of inputs:
+/// the input block and each kernel are carried into a 16-value transform domain
+/// (V = Bᵀ·d·B, U = G·g·Gᵀ), multiplied there — for all channels and tiles at once, as 16
+/// matrix products U_ξ · V_ξ through `sgemm` — and carried back (Y = Aᵀ·M·A). The products do
+/// 16 multiply-adds per tile and channel pair where im2col does 36: 2.25× fewer, for the price
+/// of the two transforms (additions only) and no im2col.
+///
+/// The same routine computes a layer's input gradient: for stride 1 and padding 1 it is the
+/// convolution of the output gradient with every kernel turned by 180° and the channel roles
+/// swapped (`transformKernels(adjoint: true)`).
+/// Rounding differs from the direct sum by a few units in the last place; results are the same
+/// run to run. Cost: 2·16·inC·outC flops per tile in the products, about 40 additions per tile
+/// and channel in the transforms.
+struct WinogradConvolution {
+    /// Channels of the convolution computed (for the adjoint: the layer's output channels in,
+    /// its input channels out).
+    let inChannels: Int, outChannels: Int
+    let height: Int, width: Int
+
+    /// Planes must be at least 15 wide: rows of eight tiles or more, which the transforms do
+    /// eight at a time.
+    init(inChannels: Int, outChannels: Int, height: Int, width: Int) {
+        precondition(inChannels > 0 && outChannels > 0 && height > 0 && width >= 15,
+                     "WinogradConvolution: needs channels and planes at least 15 wide, got \(inChannels)→\(outChannels) on \(height)×\(width)")
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.height = height; self.width = width
+    }
+
+    var tileRows: Int { (height + 1) / 2 }
+    var tileColumns: Int { (width + 1) / 2 }
+    var tilesPerImage: Int { tileRows * tileColumns }
+
+    /// Floats of `transformKernels`' output.
+    var kernelSize: Int { 16 * outChannels * inChannels }
+    /// Floats of the transformed input and of the products for `tiles` tiles.
+    func inputSize(tiles: Int) -> Int { 16 * inChannels * tiles }
+    func productSize(tiles: Int) -> Int { 16 * outChannels * tiles }
+
+    /// U = G·g·Gᵀ of every kernel, as 16 row-major matrices outChannels × inChannels:
+    /// `u[(ξ·outChannels + o)·inChannels + c]`. `weight` is the layer's [layerOut, layerIn, 3, 3];
+    /// with `adjoint`, kernel (o, c) is the layer's kernel (c, o) turned by 180°.
+    func transformKernels(_ weight: UnsafePointer<Float>, adjoint: Bool, into u: UnsafeMutablePointer<Float>) {
+        let plane = outChannels * inChannels, inChannels = inChannels, outChannels = outChannels
+        ComputeThreads.parallelFor(outChannels, grain: max(1, 4096 / inChannels)) { range in
+            for o in range {
+                for c in 0..<inChannels {
+                    let source = weight + (adjoint ? c * outChannels + o : o * inChannels + c) * 9
+                    @inline(__always) func g(_ i: Int) -> Float { adjoint ? source[8 - i] : source[i] }
+                    // t = G·g (rows of 3), then U = t·Gᵀ; G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
+                    let g0 = SIMD4(g(0), g(1), g(2), 0), g1 = SIMD4(g(3), g(4), g(5), 0), g2 = SIMD4(g(6), g(7), g(8), 0)
+                    let target = u + o * inChannels + c
+                    @inline(__always) func store(_ r: SIMD4<Float>, _ i: Int) {
+                        target[(4 * i) * plane] = r[0]
+                        target[(4 * i + 1) * plane] = (r[0] + r[1] + r[2]) * 0.5
+                        target[(4 * i + 2) * plane] = (r[0] - r[1] + r[2]) * 0.5
+                        target[(4 * i + 3) * plane] = r[2]
+                    }
+                    store(g0, 0); store((g0 + g1 + g2) * 0.5, 1); store((g0 - g1 + g2) * 0.5, 2); store(g2, 3)
+                }
+            }
+        }
+    }
+
+    /// y = the convolution of `count` images at `x` ([count, inChannels, height, width]) into
+    /// `y` ([count, outChannels, height, width]), plus `bias` per output channel when given.
+    /// `u` comes from `transformKernels`; `v` and `m` hold `inputSize`/`productSize` of
+    /// count · tilesPerImage tiles, `padded` holds `paddedSize`.
+    func convolve(_ x: UnsafePointer<Float>, count: Int, kernels u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                  _ y: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
+                  padded: UnsafeMutablePointer<Float>) {
+        let tiles = count * tilesPerImage
+        transformInput(x, count: count, into: v, tiles: tiles, padded: padded)
+        for xi in 0..<16 {
+            sgemm(m: outChannels, n: tiles, k: inChannels, u + xi * outChannels * inChannels, lda: inChannels,
+                  v + xi * inChannels * tiles, ldb: tiles, beta: 0, m + xi * outChannels * tiles, ldc: tiles)
+        }
+        transformOutput(m, count: count, tiles: tiles, bias: bias, into: y)
+    }
+
+    /// Width and floats of the zero-padded copy of one plane that `transformInput` works from:
+    /// a border of one, and room for the eight-tile loads to run past the last tile.
+    var paddedWidth: Int { 2 * tileColumns + 18 }
+    var paddedSize: Int { (2 * tileRows + 2) * paddedWidth }
+
+    /// V = Bᵀ·d·B of every 4×4 input block d, as 16 matrices inChannels × tiles:
+    /// `v[(ξ·inChannels + c)·tiles + t]`. Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+    /// Each plane is first copied into `padded` with its zero border, so no block needs bounds
+    /// checks; then eight tiles at a time, one SIMD lane per tile (column k of eight
+    /// neighbouring blocks is every other value of the row from 2·tj + k).
+    private func transformInput(_ x: UnsafePointer<Float>, count: Int, into v: UnsafeMutablePointer<Float>, tiles: Int,
+                                padded: UnsafeMutablePointer<Float>) {
+        let inSpatial = height * width, stride = inChannels * tiles, pw = paddedWidth
+        padded.update(repeating: 0, count: paddedSize)
+        for image in 0..<count {
+            for c in 0..<inChannels {
+                let plane = x + (image * inChannels + c) * inSpatial
+                for r in 0..<height { (padded + (r + 1) * pw + 1).update(from: plane + r * width, count: width) }
+                let out = v + c * tiles + image * tilesPerImage
+                for ti in 0..<tileRows {
+                    let block = padded + 2 * ti * pw
+                    var tj = 0
+                    while tj < tileColumns {
+                        let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
+                        @inline(__always) func columns(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                            let a = UnsafeRawPointer(block + r * pw + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
+                            let b = UnsafeRawPointer(block + r * pw + 2 * first + 2).loadUnaligned(as: SIMD16<Float>.self)
+                            return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+                        }
+                        let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
+                        let position = out + ti * tileColumns + first
+                        @inline(__always) func store(_ t: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), _ i: Int) {
+                            let base = position + 4 * i * stride
+                            UnsafeMutableRawPointer(base).storeBytes(of: t.0 - t.2, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(base + stride).storeBytes(of: t.1 + t.2, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(base + 2 * stride).storeBytes(of: t.2 - t.1, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(base + 3 * stride).storeBytes(of: t.1 - t.3, as: SIMD8<Float>.self)
+                        }
+                        // Bᵀ·d over the rows, column by column; ·B in `store`
+                        store((d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3), 0)
+                        store((d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3), 1)
+                        store((d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3), 2)
+                        store((d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3), 3)
+                        tj = first + 8
+                    }
+                }
+            }
+        }
+    }
+
+    /// Y = Aᵀ·M·A of every tile's 16 products into the output planes. Aᵀ = [1 1 1 0; 0 1 −1 −1].
+    /// Planes of even size with rows of eight or more tiles go eight tiles at a time, the two
+    /// output columns of each tile interleaved into one store; others tile by tile, clipped.
+    private func transformOutput(_ m: UnsafePointer<Float>, count: Int, tiles: Int, bias: UnsafePointer<Float>?,
+                                 into y: UnsafeMutablePointer<Float>) {
+        let outSpatial = height * width, stride = outChannels * tiles
+        let eightWide = tileColumns >= 8 && width % 2 == 0 && height % 2 == 0
+        for image in 0..<count {
+            for o in 0..<outChannels {
+                let plane = y + (image * outChannels + o) * outSpatial
+                let source = m + o * tiles + image * tilesPerImage
+                let shift = bias?[o] ?? 0
+                for ti in 0..<tileRows {
+                    let top = plane + 2 * ti * width
+                    if eightWide {
+                        var tj = 0
+                        while tj < tileColumns {
+                            let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
+                            let base = source + ti * tileColumns + first
+                            @inline(__always) func load(_ xi: Int) -> SIMD8<Float> {
+                                UnsafeRawPointer(base + xi * stride).loadUnaligned(as: SIMD8<Float>.self)
+                            }
+                            // Aᵀ·M over the rows, column by column …
+                            let u0 = load(0) + load(4) + load(8), l0 = load(4) - load(8) - load(12)
+                            let u1 = load(1) + load(5) + load(9), l1 = load(5) - load(9) - load(13)
+                            let u2 = load(2) + load(6) + load(10), l2 = load(6) - load(10) - load(14)
+                            let u3 = load(3) + load(7) + load(11), l3 = load(7) - load(11) - load(15)
+                            // … then ·A: the left and right output column of each tile.
+                            @inline(__always) func store(_ left: SIMD8<Float>, _ right: SIMD8<Float>,
+                                                         _ row: UnsafeMutablePointer<Float>) {
+                                var pair = SIMD16<Float>()
+                                for l in 0..<8 { pair[2 * l] = left[l] + shift; pair[2 * l + 1] = right[l] + shift }
+                                UnsafeMutableRawPointer(row + 2 * first).storeBytes(of: pair, as: SIMD16<Float>.self)
+                            }
+                            store(u0 + u1 + u2, u1 - u2 - u3, top)
+                            store(l0 + l1 + l2, l1 - l2 - l3, top + width)
+                            tj = first + 8
+                        }
+                        continue
+                    }
+                    for tj in 0..<tileColumns {
+                        let base = source + ti * tileColumns + tj
+                        @inline(__always) func row(_ i: Int) -> SIMD4<Float> {
+                            SIMD4(base[4 * i * stride], base[(4 * i + 1) * stride],
+                                  base[(4 * i + 2) * stride], base[(4 * i + 3) * stride])
+                        }
+                        let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                        let upper = r0 + r1 + r2, lower = r1 - r2 - r3
+                        let oh = 2 * ti, ow = 2 * tj
+                        let out = plane + oh * width + ow
+                        out[0] = upper[0] + upper[1] + upper[2] + shift
+                        if ow + 1 < width { out[1] = upper[1] - upper[2] - upper[3] + shift }
+                        if oh + 1 < height {
+                            out[width] = lower[0] + lower[1] + lower[2] + shift
+                            if ow + 1 < width { out[width + 1] = lower[1] - lower[2] - lower[3] + shift }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
