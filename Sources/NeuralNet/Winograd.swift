@@ -19,11 +19,11 @@ struct WinogradConvolution {
     let inChannels: Int, outChannels: Int
     let height: Int, width: Int
 
-    /// Planes must be at least 15 wide: rows of eight tiles or more, which the transforms do
-    /// eight at a time.
+    /// The transforms go eight tiles at a time: planes must be at least 15 wide (rows of eight
+    /// tiles or more), or 8×8 (two rows of four).
     init(inChannels: Int, outChannels: Int, height: Int, width: Int) {
-        precondition(inChannels > 0 && outChannels > 0 && height > 0 && width >= 15,
-                     "WinogradConvolution: needs channels and planes at least 15 wide, got \(inChannels)→\(outChannels) on \(height)×\(width)")
+        precondition(inChannels > 0 && outChannels > 0 && height > 0 && (width >= 15 || (width == 8 && height == 8)),
+                     "WinogradConvolution: needs planes 8×8 or at least 15 wide, got \(inChannels)→\(outChannels) on \(height)×\(width)")
         self.inChannels = inChannels; self.outChannels = outChannels
         self.height = height; self.width = width
     }
@@ -84,11 +84,18 @@ struct WinogradConvolution {
     var paddedWidth: Int { 2 * tileColumns + 18 }
     var paddedSize: Int { (2 * tileRows + 2) * paddedWidth }
 
+    /// Whether tiles go eight to a row of SIMD lanes (planes 15 wide and up), rather than two
+    /// rows of four (8×8 planes).
+    private var eightTileRows: Bool { tileColumns >= 8 }
+
+    /// Four values (one per block column) of one block row, for eight tiles, one per lane.
+    private typealias BlockRow = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+
     /// V = Bᵀ·d·B of every 4×4 input block d, as 16 matrices inChannels × tiles:
     /// `v[(ξ·inChannels + c)·tiles + t]`. Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
     /// Each plane is first copied into `padded` with its zero border, so no block needs bounds
-    /// checks; then eight tiles at a time, one SIMD lane per tile (column k of eight
-    /// neighbouring blocks is every other value of the row from 2·tj + k).
+    /// checks; then eight tiles at a time, one SIMD lane per tile (column k of neighbouring
+    /// blocks is every other value of the row from 2·tj + k).
     private func transformInput(_ x: UnsafePointer<Float>, count: Int, into v: UnsafeMutablePointer<Float>, tiles: Int,
                                 padded: UnsafeMutablePointer<Float>) {
         let inSpatial = height * width, stride = inChannels * tiles, pw = paddedWidth
@@ -98,92 +105,139 @@ struct WinogradConvolution {
                 let plane = x + (image * inChannels + c) * inSpatial
                 for r in 0..<height { (padded + (r + 1) * pw + 1).update(from: plane + r * width, count: width) }
                 let out = v + c * tiles + image * tilesPerImage
-                for ti in 0..<tileRows {
-                    let block = padded + 2 * ti * pw
-                    var tj = 0
-                    while tj < tileColumns {
-                        let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
-                        @inline(__always) func columns(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-                            let a = UnsafeRawPointer(block + r * pw + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
-                            let b = UnsafeRawPointer(block + r * pw + 2 * first + 2).loadUnaligned(as: SIMD16<Float>.self)
-                            return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+                if eightTileRows {
+                    for ti in 0..<tileRows {
+                        let block = padded + 2 * ti * pw
+                        var tj = 0
+                        while tj < tileColumns {
+                            let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
+                            @inline(__always) func row(_ r: Int) -> BlockRow {
+                                let a = UnsafeRawPointer(block + r * pw + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
+                                let b = UnsafeRawPointer(block + r * pw + 2 * first + 2).loadUnaligned(as: SIMD16<Float>.self)
+                                return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+                            }
+                            storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns + first, stride)
+                            tj = first + 8
                         }
-                        let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
-                        let position = out + ti * tileColumns + first
-                        @inline(__always) func store(_ t: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), _ i: Int) {
-                            let base = position + 4 * i * stride
-                            UnsafeMutableRawPointer(base).storeBytes(of: t.0 - t.2, as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(base + stride).storeBytes(of: t.1 + t.2, as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(base + 2 * stride).storeBytes(of: t.2 - t.1, as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(base + 3 * stride).storeBytes(of: t.1 - t.3, as: SIMD8<Float>.self)
+                    }
+                } else {
+                    // Two rows of four tiles: lanes 0–3 the upper, 4–7 the lower.
+                    for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
+                        let upper = padded + 2 * ti * pw, lower = upper + 2 * pw
+                        @inline(__always) func row(_ r: Int) -> BlockRow {
+                            let a = UnsafeRawPointer(upper + r * pw).loadUnaligned(as: SIMD8<Float>.self)
+                            let b = UnsafeRawPointer(upper + r * pw + 2).loadUnaligned(as: SIMD8<Float>.self)
+                            let c = UnsafeRawPointer(lower + r * pw).loadUnaligned(as: SIMD8<Float>.self)
+                            let d = UnsafeRawPointer(lower + r * pw + 2).loadUnaligned(as: SIMD8<Float>.self)
+                            return (SIMD8(lowHalf: a.evenHalf, highHalf: c.evenHalf), SIMD8(lowHalf: a.oddHalf, highHalf: c.oddHalf),
+                                    SIMD8(lowHalf: b.evenHalf, highHalf: d.evenHalf), SIMD8(lowHalf: b.oddHalf, highHalf: d.oddHalf))
                         }
-                        // Bᵀ·d over the rows, column by column; ·B in `store`
-                        store((d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3), 0)
-                        store((d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3), 1)
-                        store((d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3), 2)
-                        store((d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3), 3)
-                        tj = first + 8
+                        storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns, stride)
                     }
                 }
             }
         }
     }
 
+    /// Bᵀ·d·B of eight blocks given by their four rows; stores the 16 results, eight tiles each,
+    /// from `position` on, one transform-domain matrix (`stride` apart) per value.
+    @inline(__always)
+    private func storeInputTransform(_ d0: BlockRow, _ d1: BlockRow, _ d2: BlockRow, _ d3: BlockRow,
+                                     _ position: UnsafeMutablePointer<Float>, _ stride: Int) {
+        @inline(__always) func store(_ t: BlockRow, _ i: Int) {
+            let base = position + 4 * i * stride
+            UnsafeMutableRawPointer(base).storeBytes(of: t.0 - t.2, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(base + stride).storeBytes(of: t.1 + t.2, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(base + 2 * stride).storeBytes(of: t.2 - t.1, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(base + 3 * stride).storeBytes(of: t.1 - t.3, as: SIMD8<Float>.self)
+        }
+        // Bᵀ·d over the rows, column by column; ·B in `store`
+        store((d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3), 0)
+        store((d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3), 1)
+        store((d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3), 2)
+        store((d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3), 3)
+    }
+
+    /// Aᵀ·M·A of eight tiles whose 16 products start at `base`, `stride` apart: the tiles'
+    /// upper-left, upper-right, lower-left and lower-right outputs.
+    @inline(__always)
+    private func outputTransform(_ base: UnsafePointer<Float>, _ stride: Int)
+        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        @inline(__always) func load(_ xi: Int) -> SIMD8<Float> {
+            UnsafeRawPointer(base + xi * stride).loadUnaligned(as: SIMD8<Float>.self)
+        }
+        // Aᵀ·M over the rows, column by column, then ·A
+        let u0 = load(0) + load(4) + load(8), l0 = load(4) - load(8) - load(12)
+        let u1 = load(1) + load(5) + load(9), l1 = load(5) - load(9) - load(13)
+        let u2 = load(2) + load(6) + load(10), l2 = load(6) - load(10) - load(14)
+        let u3 = load(3) + load(7) + load(11), l3 = load(7) - load(11) - load(15)
+        return (u0 + u1 + u2, u1 - u2 - u3, l0 + l1 + l2, l1 - l2 - l3)
+    }
+
     /// Y = Aᵀ·M·A of every tile's 16 products into the output planes. Aᵀ = [1 1 1 0; 0 1 −1 −1].
-    /// Planes of even size with rows of eight or more tiles go eight tiles at a time, the two
-    /// output columns of each tile interleaved into one store; others tile by tile, clipped.
+    /// Planes of even size go eight tiles at a time, the two output columns of each tile
+    /// interleaved into one store; odd ones tile by tile, clipped at the edge.
     private func transformOutput(_ m: UnsafePointer<Float>, count: Int, tiles: Int, bias: UnsafePointer<Float>?,
                                  into y: UnsafeMutablePointer<Float>) {
         let outSpatial = height * width, stride = outChannels * tiles
-        let eightWide = tileColumns >= 8 && width % 2 == 0 && height % 2 == 0
+        let even = width % 2 == 0 && height % 2 == 0
         for image in 0..<count {
             for o in 0..<outChannels {
                 let plane = y + (image * outChannels + o) * outSpatial
                 let source = m + o * tiles + image * tilesPerImage
-                let shift = bias?[o] ?? 0
-                for ti in 0..<tileRows {
-                    let top = plane + 2 * ti * width
-                    if eightWide {
+                let shift = SIMD8<Float>(repeating: bias?[o] ?? 0)
+                /// The left and right output columns of eight tiles, interleaved, from `row` on.
+                @inline(__always) func store(_ left: SIMD8<Float>, _ right: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>) {
+                    var pair = SIMD16<Float>()
+                    for l in 0..<8 { pair[2 * l] = left[l]; pair[2 * l + 1] = right[l] }
+                    UnsafeMutableRawPointer(row).storeBytes(of: pair, as: SIMD16<Float>.self)
+                }
+                if even && eightTileRows {
+                    for ti in 0..<tileRows {
+                        let top = plane + 2 * ti * width
                         var tj = 0
                         while tj < tileColumns {
                             let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
-                            let base = source + ti * tileColumns + first
-                            @inline(__always) func load(_ xi: Int) -> SIMD8<Float> {
-                                UnsafeRawPointer(base + xi * stride).loadUnaligned(as: SIMD8<Float>.self)
-                            }
-                            // Aᵀ·M over the rows, column by column …
-                            let u0 = load(0) + load(4) + load(8), l0 = load(4) - load(8) - load(12)
-                            let u1 = load(1) + load(5) + load(9), l1 = load(5) - load(9) - load(13)
-                            let u2 = load(2) + load(6) + load(10), l2 = load(6) - load(10) - load(14)
-                            let u3 = load(3) + load(7) + load(11), l3 = load(7) - load(11) - load(15)
-                            // … then ·A: the left and right output column of each tile.
-                            @inline(__always) func store(_ left: SIMD8<Float>, _ right: SIMD8<Float>,
-                                                         _ row: UnsafeMutablePointer<Float>) {
-                                var pair = SIMD16<Float>()
-                                for l in 0..<8 { pair[2 * l] = left[l] + shift; pair[2 * l + 1] = right[l] + shift }
-                                UnsafeMutableRawPointer(row + 2 * first).storeBytes(of: pair, as: SIMD16<Float>.self)
-                            }
-                            store(u0 + u1 + u2, u1 - u2 - u3, top)
-                            store(l0 + l1 + l2, l1 - l2 - l3, top + width)
+                            let y = outputTransform(source + ti * tileColumns + first, stride)
+                            store(y.0 + shift, y.1 + shift, top + 2 * first)
+                            store(y.2 + shift, y.3 + shift, top + width + 2 * first)
                             tj = first + 8
                         }
-                        continue
                     }
-                    for tj in 0..<tileColumns {
-                        let base = source + ti * tileColumns + tj
+                } else if even {
+                    // Two rows of four tiles (8×8 planes): lanes 0–3 the upper, 4–7 the lower.
+                    for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
+                        let y = outputTransform(source + ti * tileColumns, stride)
+                        let top = plane + 2 * ti * width
+                        @inline(__always) func half(_ left: SIMD8<Float>, _ right: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>) {
+                            var upper = SIMD8<Float>(), lower = SIMD8<Float>()
+                            for l in 0..<4 {
+                                upper[2 * l] = left[l]; upper[2 * l + 1] = right[l]
+                                lower[2 * l] = left[l + 4]; lower[2 * l + 1] = right[l + 4]
+                            }
+                            UnsafeMutableRawPointer(row).storeBytes(of: upper, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(row + 2 * width).storeBytes(of: lower, as: SIMD8<Float>.self)
+                        }
+                        half(y.0 + shift, y.1 + shift, top)
+                        half(y.2 + shift, y.3 + shift, top + width)
+                    }
+                } else {
+                    for t in 0..<tilesPerImage {
+                        let (ti, tj) = t.quotientAndRemainder(dividingBy: tileColumns)
+                        let base = source + t
                         @inline(__always) func row(_ i: Int) -> SIMD4<Float> {
                             SIMD4(base[4 * i * stride], base[(4 * i + 1) * stride],
                                   base[(4 * i + 2) * stride], base[(4 * i + 3) * stride])
                         }
                         let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
                         let upper = r0 + r1 + r2, lower = r1 - r2 - r3
-                        let oh = 2 * ti, ow = 2 * tj
+                        let oh = 2 * ti, ow = 2 * tj, b = shift[0]
                         let out = plane + oh * width + ow
-                        out[0] = upper[0] + upper[1] + upper[2] + shift
-                        if ow + 1 < width { out[1] = upper[1] - upper[2] - upper[3] + shift }
+                        out[0] = upper[0] + upper[1] + upper[2] + b
+                        if ow + 1 < width { out[1] = upper[1] - upper[2] - upper[3] + b }
                         if oh + 1 < height {
-                            out[width] = lower[0] + lower[1] + lower[2] + shift
-                            if ow + 1 < width { out[width + 1] = lower[1] - lower[2] - lower[3] + shift }
+                            out[width] = lower[0] + lower[1] + lower[2] + b
+                            if ow + 1 < width { out[width + 1] = lower[1] - lower[2] - lower[3] + b }
                         }
                     }
                 }

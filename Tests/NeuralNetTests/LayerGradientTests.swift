@@ -32,7 +32,9 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 64),
         ConvCase(kernel: 3, stride: 2, padding: 1, bias: false, batch: 2, size: 34, inChannels: 64),
         // Winograd F(2×2, 3×3), forward and input gradient: 16×16 planes are one group of eight
-        // tiles per row; 17×17 planes leave a ninth tile (overlapping groups) and clipped edges.
+        // tiles per row; 17×17 planes leave a ninth tile (overlapping groups) and clipped edges;
+        // 8×8 planes go two rows of four tiles at a time.
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 3, size: 8, inChannels: 24, outChannels: 16),
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 16, outChannels: 16),
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 3, size: 17, inChannels: 16, outChannels: 24),
     ]
