@@ -9,8 +9,8 @@
 /// adds dY·columnsᵀ into its own partial weight gradient (summed in worker order afterwards) and
 /// sends Wᵀ·dY back through col2im. All scratch space is kept and reused across calls.
 ///
-/// 3×3 convolutions with stride 1 and padding 1 on planes 16 wide and up or 8×8, with 16
-/// channels or more in and out — most of the seed networks' work — take Winograd's F(2×2, 3×3)
+/// 3×3 convolutions with stride 1 and padding 1 on planes 4×4 and up, with 16 channels or more
+/// in and out — most of the seed networks' work — take Winograd's F(2×2, 3×3)
 /// instead (`WinogradConvolution`), forward and for the input gradient: 2.25× fewer
 /// multiply-adds and no im2col (measured: 12–20 % off a training step of s1, s2 and the teacher).
 /// Cost per image: 2·outC·inC·k²·outH·outW flops forward, twice that backward, plus im2col.
@@ -42,9 +42,8 @@ public final class Conv2d: Layer {
     /// Fewest channels, in and out, for Winograd to pay: its products are as deep as the
     /// channels summed and as tall as the channels produced.
     static let winogradMinimumChannels = 16
-    /// Narrowest plane for Winograd besides 8×8: rows of eight tiles fill its SIMD transforms
-    /// (8×8 planes fill them with two rows of four; on 4×4 and 2×2 planes im2col stays).
-    static let winogradMinimumWidth = 16
+    /// Smallest plane side for Winograd: on 2×2 planes (one tile an image) it measured no faster.
+    static let winogradMinimumPlane = 4
     /// Tiles a Winograd product should span for an efficient product …
     private static let winogradTiles = 512
     /// … within this many floats of transformed input and products per worker (8 MB).
@@ -55,7 +54,7 @@ public final class Conv2d: Layer {
     /// the product depth reaches `winogradMinimumChannels`.
     private func winograd(height: Int, width: Int, adjoint: Bool) -> WinogradConvolution? {
         guard kernel == 3 && stride == 1 && padding == 1,
-              width >= Self.winogradMinimumWidth || (width == 8 && height == 8),
+              min(height, width) >= Self.winogradMinimumPlane,
               min(inChannels, outChannels) >= Self.winogradMinimumChannels else { return nil }
         return adjoint ? WinogradConvolution(inChannels: outChannels, outChannels: inChannels, height: height, width: width)
                        : WinogradConvolution(inChannels: inChannels, outChannels: outChannels, height: height, width: width)
@@ -71,7 +70,7 @@ public final class Conv2d: Layer {
                                Self.winogradBudget / perImage))
         let v = buffers[0].reserve(w.inputSize(tiles: group * w.tilesPerImage))
         let m = buffers[1].reserve(w.productSize(tiles: group * w.tilesPerImage))
-        let padded = buffers[3].reserve(w.paddedSize)
+        let padded = buffers[3].reserve(w.paddedSize(images: group))
         let inPlanes = w.inChannels * w.height * w.width, outPlanes = w.outChannels * w.height * w.width
         for first in Swift.stride(from: range.lowerBound, to: range.upperBound, by: group) {
             w.convolve(x + first * inPlanes, count: min(group, range.upperBound - first), kernels: kernels, bias: bias,

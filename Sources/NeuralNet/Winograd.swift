@@ -19,11 +19,9 @@ struct WinogradConvolution {
     let inChannels: Int, outChannels: Int
     let height: Int, width: Int
 
-    /// The transforms go eight tiles at a time: planes must be at least 15 wide (rows of eight
-    /// tiles or more), or 8×8 (two rows of four).
     init(inChannels: Int, outChannels: Int, height: Int, width: Int) {
-        precondition(inChannels > 0 && outChannels > 0 && height > 0 && (width >= 15 || (width == 8 && height == 8)),
-                     "WinogradConvolution: needs planes 8×8 or at least 15 wide, got \(inChannels)→\(outChannels) on \(height)×\(width)")
+        precondition(inChannels > 0 && outChannels > 0 && height > 0 && width > 0,
+                     "WinogradConvolution: sizes must be positive, got \(inChannels)→\(outChannels) on \(height)×\(width)")
         self.inChannels = inChannels; self.outChannels = outChannels
         self.height = height; self.width = width
     }
@@ -34,9 +32,12 @@ struct WinogradConvolution {
 
     /// Floats of `transformKernels`' output.
     var kernelSize: Int { 16 * outChannels * inChannels }
+    /// Row length of the transformed input and the products for `tiles` tiles: rounded up to
+    /// whole groups of eight, so the transforms' eight-lane loads and stores stay in the row.
+    func tileStride(tiles: Int) -> Int { (tiles + 7) / 8 * 8 }
     /// Floats of the transformed input and of the products for `tiles` tiles.
-    func inputSize(tiles: Int) -> Int { 16 * inChannels * tiles }
-    func productSize(tiles: Int) -> Int { 16 * outChannels * tiles }
+    func inputSize(tiles: Int) -> Int { 16 * inChannels * tileStride(tiles: tiles) }
+    func productSize(tiles: Int) -> Int { 16 * outChannels * tileStride(tiles: tiles) }
 
     /// U = G·g·Gᵀ of every kernel, as 16 row-major matrices outChannels × inChannels:
     /// `u[(ξ·outChannels + o)·inChannels + c]`. `weight` is the layer's [layerOut, layerIn, 3, 3];
@@ -66,46 +67,86 @@ struct WinogradConvolution {
     /// y = the convolution of `count` images at `x` ([count, inChannels, height, width]) into
     /// `y` ([count, outChannels, height, width]), plus `bias` per output channel when given.
     /// `u` comes from `transformKernels`; `v` and `m` hold `inputSize`/`productSize` of
-    /// count · tilesPerImage tiles, `padded` holds `paddedSize`.
+    /// count · tilesPerImage tiles, `padded` holds `paddedSize(images: count)`.
     func convolve(_ x: UnsafePointer<Float>, count: Int, kernels u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                   _ y: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
                   padded: UnsafeMutablePointer<Float>) {
-        let tiles = count * tilesPerImage
+        let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
         transformInput(x, count: count, into: v, tiles: tiles, padded: padded)
         for xi in 0..<16 {
             sgemm(m: outChannels, n: tiles, k: inChannels, u + xi * outChannels * inChannels, lda: inChannels,
-                  v + xi * inChannels * tiles, ldb: tiles, beta: 0, m + xi * outChannels * tiles, ldc: tiles)
+                  v + xi * inChannels * ts, ldb: ts, beta: 0, m + xi * outChannels * ts, ldc: ts)
         }
         transformOutput(m, count: count, tiles: tiles, bias: bias, into: y)
     }
 
-    /// Width and floats of the zero-padded copy of one plane that `transformInput` works from:
-    /// a border of one, and room for the eight-tile loads to run past the last tile.
+    /// Width of the zero-padded copy of a plane that `transformInput` works from: a border of
+    /// one, and room for the eight-tile loads to run past the last tile.
     var paddedWidth: Int { 2 * tileColumns + 18 }
-    var paddedSize: Int { (2 * tileRows + 2) * paddedWidth }
+    private var paddedPlane: Int { (2 * tileRows + 2) * paddedWidth }
+    /// Floats of the padded copies `convolve` needs for `images` images.
+    func paddedSize(images: Int) -> Int { (layout == .gathered ? images : 1) * paddedPlane }
 
-    /// Whether tiles go eight to a row of SIMD lanes (planes 15 wide and up), rather than two
-    /// rows of four (8×8 planes).
-    private var eightTileRows: Bool { tileColumns >= 8 }
+    /// How eight tiles are picked for the eight SIMD lanes of the transforms.
+    private enum Layout {
+        /// Eight neighbours in a row of tiles (planes 15 wide and up): strided loads.
+        case eightTileRows
+        /// Four neighbours in each of two rows of tiles (8×8 planes): strided loads.
+        case twoRowsOfFour
+        /// The next eight tiles, across rows and images (small planes): a load per lane.
+        case gathered
+    }
+
+    private var layout: Layout {
+        if tileColumns >= 8 { return .eightTileRows }
+        if tileColumns == 4 && tileRows % 2 == 0 { return .twoRowsOfFour }
+        return .gathered
+    }
 
     /// Four values (one per block column) of one block row, for eight tiles, one per lane.
     private typealias BlockRow = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
 
-    /// V = Bᵀ·d·B of every 4×4 input block d, as 16 matrices inChannels × tiles:
-    /// `v[(ξ·inChannels + c)·tiles + t]`. Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
-    /// Each plane is first copied into `padded` with its zero border, so no block needs bounds
-    /// checks; then eight tiles at a time, one SIMD lane per tile (column k of neighbouring
-    /// blocks is every other value of the row from 2·tj + k).
+    /// Where each tile of a group of `count` images starts: its block's first value in the
+    /// padded copies (`input`), its first output relative to the group's output (`output`, for
+    /// channel 0), and whether its right column and lower row fall inside the plane. Padded to
+    /// the tile stride by repeating the last tile, so that spare lanes read valid memory.
+    private struct TileTable {
+        var input: [Int], output: [Int], right: [Bool], lower: [Bool]
+    }
+
+    private func tileTable(count: Int, outputImage: Int) -> TileTable {
+        let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
+        var table = TileTable(input: [], output: [], right: [], lower: [])
+        for t in 0..<ts {
+            let (image, within) = min(t, tiles - 1).quotientAndRemainder(dividingBy: tilesPerImage)
+            let (ti, tj) = within.quotientAndRemainder(dividingBy: tileColumns)
+            table.input.append(image * paddedPlane + 2 * ti * paddedWidth + 2 * tj)
+            table.output.append(image * outputImage + 2 * ti * width + 2 * tj)
+            table.right.append(2 * tj + 1 < width)
+            table.lower.append(2 * ti + 1 < height)
+        }
+        return table
+    }
+
+    /// V = Bᵀ·d·B of every 4×4 input block d, as 16 matrices inChannels × tiles (rows
+    /// `tileStride` long): `v[(ξ·inChannels + c)·tileStride + t]`.
+    /// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Planes are first copied into `padded` with
+    /// their zero border, so no block needs bounds checks; then eight tiles at a time, one SIMD
+    /// lane per tile (column k of neighbouring blocks is every other value from 2·tj + k).
     private func transformInput(_ x: UnsafePointer<Float>, count: Int, into v: UnsafeMutablePointer<Float>, tiles: Int,
                                 padded: UnsafeMutablePointer<Float>) {
-        let inSpatial = height * width, stride = inChannels * tiles, pw = paddedWidth
-        padded.update(repeating: 0, count: paddedSize)
-        for image in 0..<count {
-            for c in 0..<inChannels {
-                let plane = x + (image * inChannels + c) * inSpatial
-                for r in 0..<height { (padded + (r + 1) * pw + 1).update(from: plane + r * width, count: width) }
-                let out = v + c * tiles + image * tilesPerImage
-                if eightTileRows {
+        let inSpatial = height * width, ts = tileStride(tiles: tiles), stride = inChannels * ts, pw = paddedWidth
+        @inline(__always) func copy(_ image: Int, _ c: Int, into target: UnsafeMutablePointer<Float>) {
+            let plane = x + (image * inChannels + c) * inSpatial
+            for r in 0..<height { (target + (r + 1) * pw + 1).update(from: plane + r * width, count: width) }
+        }
+        switch layout {
+        case .eightTileRows:
+            padded.update(repeating: 0, count: paddedPlane)
+            for image in 0..<count {
+                for c in 0..<inChannels {
+                    copy(image, c, into: padded)
+                    let out = v + c * ts + image * tilesPerImage
                     for ti in 0..<tileRows {
                         let block = padded + 2 * ti * pw
                         var tj = 0
@@ -120,8 +161,15 @@ struct WinogradConvolution {
                             tj = first + 8
                         }
                     }
-                } else {
-                    // Two rows of four tiles: lanes 0–3 the upper, 4–7 the lower.
+                }
+            }
+        case .twoRowsOfFour:
+            padded.update(repeating: 0, count: paddedPlane)
+            for image in 0..<count {
+                for c in 0..<inChannels {
+                    copy(image, c, into: padded)
+                    let out = v + c * ts + image * tilesPerImage
+                    // Lanes 0–3 the upper row of tiles, 4–7 the lower.
                     for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
                         let upper = padded + 2 * ti * pw, lower = upper + 2 * pw
                         @inline(__always) func row(_ r: Int) -> BlockRow {
@@ -133,6 +181,25 @@ struct WinogradConvolution {
                                     SIMD8(lowHalf: b.evenHalf, highHalf: d.evenHalf), SIMD8(lowHalf: b.oddHalf, highHalf: d.oddHalf))
                         }
                         storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns, stride)
+                    }
+                }
+            }
+        case .gathered:
+            padded.update(repeating: 0, count: count * paddedPlane)
+            let table = tileTable(count: count, outputImage: 0)
+            table.input.withUnsafeBufferPointer { offsets in
+                for c in 0..<inChannels {
+                    for image in 0..<count { copy(image, c, into: padded + image * paddedPlane) }
+                    for group in Swift.stride(from: 0, to: ts, by: 8) {
+                        @inline(__always) func row(_ r: Int) -> BlockRow {
+                            var d = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                            for l in 0..<8 {
+                                let block = padded + offsets[group + l] + r * pw
+                                d.0[l] = block[0]; d.1[l] = block[1]; d.2[l] = block[2]; d.3[l] = block[3]
+                            }
+                            return d
+                        }
+                        storeInputTransform(row(0), row(1), row(2), row(3), v + c * ts + group, stride)
                     }
                 }
             }
@@ -175,24 +242,25 @@ struct WinogradConvolution {
     }
 
     /// Y = Aᵀ·M·A of every tile's 16 products into the output planes. Aᵀ = [1 1 1 0; 0 1 −1 −1].
-    /// Planes of even size go eight tiles at a time, the two output columns of each tile
-    /// interleaved into one store; odd ones tile by tile, clipped at the edge.
+    /// Planes of even size with rows of tiles as `transformInput` groups them go eight tiles at a
+    /// time, the two output columns of each tile interleaved into one store; the others tile by
+    /// tile from the group's lanes, clipped at odd edges.
     private func transformOutput(_ m: UnsafePointer<Float>, count: Int, tiles: Int, bias: UnsafePointer<Float>?,
                                  into y: UnsafeMutablePointer<Float>) {
-        let outSpatial = height * width, stride = outChannels * tiles
+        let outSpatial = height * width, ts = tileStride(tiles: tiles), stride = outChannels * ts
         let even = width % 2 == 0 && height % 2 == 0
-        for image in 0..<count {
-            for o in 0..<outChannels {
-                let plane = y + (image * outChannels + o) * outSpatial
-                let source = m + o * tiles + image * tilesPerImage
-                let shift = SIMD8<Float>(repeating: bias?[o] ?? 0)
-                /// The left and right output columns of eight tiles, interleaved, from `row` on.
-                @inline(__always) func store(_ left: SIMD8<Float>, _ right: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>) {
-                    var pair = SIMD16<Float>()
-                    for l in 0..<8 { pair[2 * l] = left[l]; pair[2 * l + 1] = right[l] }
-                    UnsafeMutableRawPointer(row).storeBytes(of: pair, as: SIMD16<Float>.self)
-                }
-                if even && eightTileRows {
+        /// The left and right output columns of eight tiles, interleaved, from `row` on.
+        @inline(__always) func store(_ left: SIMD8<Float>, _ right: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>) {
+            var pair = SIMD16<Float>()
+            for l in 0..<8 { pair[2 * l] = left[l]; pair[2 * l + 1] = right[l] }
+            UnsafeMutableRawPointer(row).storeBytes(of: pair, as: SIMD16<Float>.self)
+        }
+        switch (even, layout) {
+        case (true, .eightTileRows):
+            for image in 0..<count {
+                for o in 0..<outChannels {
+                    let plane = y + (image * outChannels + o) * outSpatial, source = m + o * ts + image * tilesPerImage
+                    let shift = SIMD8<Float>(repeating: bias?[o] ?? 0)
                     for ti in 0..<tileRows {
                         let top = plane + 2 * ti * width
                         var tj = 0
@@ -204,8 +272,14 @@ struct WinogradConvolution {
                             tj = first + 8
                         }
                     }
-                } else if even {
-                    // Two rows of four tiles (8×8 planes): lanes 0–3 the upper, 4–7 the lower.
+                }
+            }
+        case (true, .twoRowsOfFour):
+            for image in 0..<count {
+                for o in 0..<outChannels {
+                    let plane = y + (image * outChannels + o) * outSpatial, source = m + o * ts + image * tilesPerImage
+                    let shift = SIMD8<Float>(repeating: bias?[o] ?? 0)
+                    // Lanes 0–3 the upper row of tiles, 4–7 the lower.
                     for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
                         let y = outputTransform(source + ti * tileColumns, stride)
                         let top = plane + 2 * ti * width
@@ -221,23 +295,21 @@ struct WinogradConvolution {
                         half(y.0 + shift, y.1 + shift, top)
                         half(y.2 + shift, y.3 + shift, top + width)
                     }
-                } else {
-                    for t in 0..<tilesPerImage {
-                        let (ti, tj) = t.quotientAndRemainder(dividingBy: tileColumns)
-                        let base = source + t
-                        @inline(__always) func row(_ i: Int) -> SIMD4<Float> {
-                            SIMD4(base[4 * i * stride], base[(4 * i + 1) * stride],
-                                  base[(4 * i + 2) * stride], base[(4 * i + 3) * stride])
-                        }
-                        let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
-                        let upper = r0 + r1 + r2, lower = r1 - r2 - r3
-                        let oh = 2 * ti, ow = 2 * tj, b = shift[0]
-                        let out = plane + oh * width + ow
-                        out[0] = upper[0] + upper[1] + upper[2] + b
-                        if ow + 1 < width { out[1] = upper[1] - upper[2] - upper[3] + b }
-                        if oh + 1 < height {
-                            out[width] = lower[0] + lower[1] + lower[2] + b
-                            if ow + 1 < width { out[width + 1] = lower[1] - lower[2] - lower[3] + b }
+                }
+            }
+        default:
+            let table = tileTable(count: count, outputImage: outChannels * outSpatial)
+            for o in 0..<outChannels {
+                let shift = bias?[o] ?? 0, plane = y + o * outSpatial
+                for group in Swift.stride(from: 0, to: tiles, by: 8) {
+                    let y = outputTransform(m + o * ts + group, stride)
+                    for l in 0..<min(8, tiles - group) {
+                        let t = group + l, out = plane + table.output[t]
+                        out[0] = y.0[l] + shift
+                        if table.right[t] { out[1] = y.1[l] + shift }
+                        if table.lower[t] {
+                            out[width] = y.2[l] + shift
+                            if table.right[t] { out[width + 1] = y.3[l] + shift }
                         }
                     }
                 }

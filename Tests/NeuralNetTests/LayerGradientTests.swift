@@ -33,8 +33,12 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(kernel: 3, stride: 2, padding: 1, bias: false, batch: 2, size: 34, inChannels: 64),
         // Winograd F(2×2, 3×3), forward and input gradient: 16×16 planes are one group of eight
         // tiles per row; 17×17 planes leave a ninth tile (overlapping groups) and clipped edges;
-        // 8×8 planes go two rows of four tiles at a time.
+        // 8×8 planes go two rows of four tiles at a time (7×7 too, with clipped outputs); 4×4 and
+        // 5×5 planes gather eight tiles across images (batch 3 of 4×4: 12 tiles, 4 spare lanes).
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 3, size: 8, inChannels: 24, outChannels: 16),
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 7, inChannels: 16, outChannels: 16),
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 3, size: 4, inChannels: 16, outChannels: 20),
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 2, size: 5, inChannels: 16, outChannels: 16),
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 16, outChannels: 16),
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 3, size: 17, inChannels: 16, outChannels: 24),
     ]
