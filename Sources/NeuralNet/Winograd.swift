@@ -141,46 +141,16 @@ struct WinogradConvolution {
             for r in 0..<height { (target + (r + 1) * pw + 1).update(from: plane + r * width, count: width) }
         }
         switch layout {
-        case .eightTileRows:
+        case .eightTileRows, .twoRowsOfFour:
             padded.update(repeating: 0, count: paddedPlane)
             for image in 0..<count {
                 for c in 0..<inChannels {
                     copy(image, c, into: padded)
                     let out = v + c * ts + image * tilesPerImage
-                    for ti in 0..<tileRows {
-                        let block = padded + 2 * ti * pw
-                        var tj = 0
-                        while tj < tileColumns {
-                            let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
-                            @inline(__always) func row(_ r: Int) -> BlockRow {
-                                let a = UnsafeRawPointer(block + r * pw + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
-                                let b = UnsafeRawPointer(block + r * pw + 2 * first + 2).loadUnaligned(as: SIMD16<Float>.self)
-                                return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
-                            }
-                            storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns + first, stride)
-                            tj = first + 8
-                        }
-                    }
-                }
-            }
-        case .twoRowsOfFour:
-            padded.update(repeating: 0, count: paddedPlane)
-            for image in 0..<count {
-                for c in 0..<inChannels {
-                    copy(image, c, into: padded)
-                    let out = v + c * ts + image * tilesPerImage
-                    // Lanes 0–3 the upper row of tiles, 4–7 the lower.
-                    for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
-                        let upper = padded + 2 * ti * pw, lower = upper + 2 * pw
-                        @inline(__always) func row(_ r: Int) -> BlockRow {
-                            let a = UnsafeRawPointer(upper + r * pw).loadUnaligned(as: SIMD8<Float>.self)
-                            let b = UnsafeRawPointer(upper + r * pw + 2).loadUnaligned(as: SIMD8<Float>.self)
-                            let c = UnsafeRawPointer(lower + r * pw).loadUnaligned(as: SIMD8<Float>.self)
-                            let d = UnsafeRawPointer(lower + r * pw + 2).loadUnaligned(as: SIMD8<Float>.self)
-                            return (SIMD8(lowHalf: a.evenHalf, highHalf: c.evenHalf), SIMD8(lowHalf: a.oddHalf, highHalf: c.oddHalf),
-                                    SIMD8(lowHalf: b.evenHalf, highHalf: d.evenHalf), SIMD8(lowHalf: b.oddHalf, highHalf: d.oddHalf))
-                        }
-                        storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns, stride)
+                    if layout == .eightTileRows {
+                        transformEightTileRows(padded, into: out, stride: stride)
+                    } else {
+                        transformTwoRowsOfFour(padded, into: out, stride: stride)
                     }
                 }
             }
@@ -203,6 +173,43 @@ struct WinogradConvolution {
                     }
                 }
             }
+        }
+    }
+
+    /// The input transform of one padded plane whose rows hold eight tiles or more.
+    private func transformEightTileRows(_ padded: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, stride: Int) {
+        let pw = paddedWidth
+        for ti in 0..<tileRows {
+            let block = padded + 2 * ti * pw
+            var tj = 0
+            while tj < tileColumns {
+                let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
+                @inline(__always) func row(_ r: Int) -> BlockRow {
+                    let a = UnsafeRawPointer(block + r * pw + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
+                    let b = UnsafeRawPointer(block + r * pw + 2 * first + 2).loadUnaligned(as: SIMD16<Float>.self)
+                    return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+                }
+                storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns + first, stride)
+                tj = first + 8
+            }
+        }
+    }
+
+    /// The input transform of one padded plane with rows of four tiles, two rows at a time:
+    /// lanes 0–3 the upper row, 4–7 the lower.
+    private func transformTwoRowsOfFour(_ padded: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, stride: Int) {
+        let pw = paddedWidth
+        for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
+            let upper = padded + 2 * ti * pw, lower = upper + 2 * pw
+            @inline(__always) func row(_ r: Int) -> BlockRow {
+                let a = UnsafeRawPointer(upper + r * pw).loadUnaligned(as: SIMD8<Float>.self)
+                let b = UnsafeRawPointer(upper + r * pw + 2).loadUnaligned(as: SIMD8<Float>.self)
+                let c = UnsafeRawPointer(lower + r * pw).loadUnaligned(as: SIMD8<Float>.self)
+                let d = UnsafeRawPointer(lower + r * pw + 2).loadUnaligned(as: SIMD8<Float>.self)
+                return (SIMD8(lowHalf: a.evenHalf, highHalf: c.evenHalf), SIMD8(lowHalf: a.oddHalf, highHalf: c.oddHalf),
+                        SIMD8(lowHalf: b.evenHalf, highHalf: d.evenHalf), SIMD8(lowHalf: b.oddHalf, highHalf: d.oddHalf))
+            }
+            storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns, stride)
         }
     }
 

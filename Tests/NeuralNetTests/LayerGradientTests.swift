@@ -43,14 +43,19 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 3, size: 17, inChannels: 16, outChannels: 24),
     ]
 
-    /// The forward pass of every path against the convolution's definition, summed directly.
-    @Test(arguments: convCases)
-    func convolutionMatchesTheDirectSum(_ c: ConvCase) {
-        var rng = RandomState(seed: 7)
+    /// The layer of case `c` with random weights, and a random input batch.
+    private func convolutionAndInput(_ c: ConvCase, seed: UInt64) -> (Conv2d, Tensor) {
+        var rng = RandomState(seed: seed)
         let conv = Conv2d(inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
                           stride: c.stride, padding: c.padding, bias: c.bias)
         randomizeParameters(conv, &rng)
-        let x = randomTensor([c.batch, c.inChannels, c.size, c.size], &rng)
+        return (conv, randomTensor([c.batch, c.inChannels, c.size, c.size], &rng))
+    }
+
+    /// The forward pass of every path against the convolution's definition, summed directly.
+    @Test(arguments: convCases)
+    func convolutionMatchesTheDirectSum(_ c: ConvCase) {
+        let (conv, x) = convolutionAndInput(c, seed: 7)
         let y = conv.forward(x, mode: .training)
         let out = (c.size + 2 * c.padding - c.kernel) / c.stride + 1
         #expect(y.shape == [c.batch, c.outChannels, out, out])
@@ -83,11 +88,7 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
 
     @Test(arguments: convCases)
     func convolution(_ c: ConvCase) {
-        var rng = RandomState(seed: 1)
-        let conv = Conv2d(inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
-                          stride: c.stride, padding: c.padding, bias: c.bias)
-        randomizeParameters(conv, &rng)
-        let x = randomTensor([c.batch, c.inChannels, c.size, c.size], &rng)
+        let (conv, x) = convolutionAndInput(c, seed: 1)
         #expect(conv.namedParameters.map(\.0) == (c.bias ? ["weight", "bias"] : ["weight"]))
         #expect(gradientDisagreements(of: conv, at: x, mode: .training) == [])
     }
