@@ -80,6 +80,82 @@ struct WinogradConvolution {
         transformOutput(m, count: count, tiles: tiles, bias: bias, into: y)
     }
 
+    /// Floats of the padded copies `accumulateWeightGradient` needs for `images` images.
+    func gradientPaddedSize(images: Int) -> Int { images * paddedPlane }
+
+    /// Adds into `p` the weight gradient of `count` images in the transform domain:
+    /// P_ξ += Ŷ_ξ · V_ξᵀ (16 products outChannels × inChannels over the tiles, laid out as
+    /// `transformKernels` lays out U), where V = Bᵀ·d·B as forward and Ŷ = A·dY·Aᵀ of each 2×2
+    /// block of the output gradient. The reason: y = Aᵀ[(G·g·Gᵀ) ⊙ V]A, so ∂(Σ dY ⊙ y)/∂g =
+    /// Gᵀ[Ŷ ⊙ V]G — summed over tiles before the (linear) back-transform, `weightGradient`.
+    /// `beta` 0 overwrites `p`. `v` holds `inputSize`, `g` `productSize`, `padded`
+    /// `gradientPaddedSize` of `count` images.
+    func accumulateWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, count: Int,
+                                  into p: UnsafeMutablePointer<Float>, beta: Float, v: UnsafeMutablePointer<Float>,
+                                  g: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
+        let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
+        transformInput(x, count: count, into: v, tiles: tiles, padded: padded)
+        transformOutputGradient(dy, count: count, into: g, tiles: tiles, padded: padded)
+        for xi in 0..<16 {
+            sgemm(transposeB: true, m: outChannels, n: inChannels, k: tiles, g + xi * outChannels * ts, lda: ts,
+                  v + xi * inChannels * ts, ldb: ts, beta: beta, p + xi * outChannels * inChannels, ldc: inChannels)
+        }
+    }
+
+    /// dW = Gᵀ·P·G of every kernel, written into `dw` ([outChannels, inChannels, 3, 3]).
+    func weightGradient(from p: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
+        let plane = outChannels * inChannels
+        for k in 0..<plane {
+            @inline(__always) func row(_ i: Int) -> SIMD4<Float> {
+                SIMD4(p[(4 * i) * plane + k], p[(4 * i + 1) * plane + k], p[(4 * i + 2) * plane + k], p[(4 * i + 3) * plane + k])
+            }
+            let p0 = row(0), p1 = row(1), p2 = row(2), p3 = row(3)
+            // Gᵀ· over the rows (G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]), then ·G in `store`
+            let target = dw + 9 * k
+            @inline(__always) func store(_ t: SIMD4<Float>, _ r: Int) {
+                target[3 * r] = t[0] + (t[1] + t[2]) * 0.5
+                target[3 * r + 1] = (t[1] - t[2]) * 0.5
+                target[3 * r + 2] = (t[1] + t[2]) * 0.5 + t[3]
+            }
+            store(p0 + (p1 + p2) * 0.5, 0); store((p1 - p2) * 0.5, 1); store((p1 + p2) * 0.5 + p3, 2)
+        }
+    }
+
+    /// Ŷ = A·dY·Aᵀ of every 2×2 block of the output gradient (zero beyond the plane), as 16
+    /// matrices outChannels × tiles: `g[(ξ·outChannels + o)·tileStride + t]`; A = [1 0; 1 1; 1 −1; 0 −1].
+    /// Eight tiles at a time, gathered through the tile table from padded copies.
+    private func transformOutputGradient(_ dy: UnsafePointer<Float>, count: Int, into g: UnsafeMutablePointer<Float>,
+                                         tiles: Int, padded: UnsafeMutablePointer<Float>) {
+        let spatial = height * width, ts = tileStride(tiles: tiles), stride = outChannels * ts, pw = paddedWidth
+        padded.update(repeating: 0, count: count * paddedPlane)
+        let table = tileTable(count: count, outputImage: 0)
+        table.input.withUnsafeBufferPointer { offsets in
+            for o in 0..<outChannels {
+                for image in 0..<count {
+                    let plane = dy + (image * outChannels + o) * spatial, target = padded + image * paddedPlane
+                    for r in 0..<height { (target + r * pw).update(from: plane + r * width, count: width) }
+                }
+                var a = SIMD8<Float>(), b = a, c = a, d = a
+                for group in Swift.stride(from: 0, to: ts, by: 8) {
+                    for l in 0..<8 {
+                        let block = padded + offsets[group + l]
+                        a[l] = block[0]; b[l] = block[1]; c[l] = block[pw]; d[l] = block[pw + 1]
+                    }
+                    let position = g + o * ts + group
+                    @inline(__always) func store(_ p: SIMD8<Float>, _ q: SIMD8<Float>, _ i: Int) {
+                        let base = position + 4 * i * stride
+                        UnsafeMutableRawPointer(base).storeBytes(of: p, as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(base + stride).storeBytes(of: p + q, as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(base + 2 * stride).storeBytes(of: p - q, as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(base + 3 * stride).storeBytes(of: -q, as: SIMD8<Float>.self)
+                    }
+                    // A· over the rows, then ·Aᵀ in `store`
+                    store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
+                }
+            }
+        }
+    }
+
     /// Width of the zero-padded copy of a plane that `transformInput` works from: a border of
     /// one, and room for the eight-tile loads to run past the last tile.
     var paddedWidth: Int { 2 * tileColumns + 18 }
