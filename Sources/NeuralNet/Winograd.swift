@@ -9,7 +9,8 @@
 ///
 /// The same routine computes a layer's input gradient: for stride 1 and padding 1 it is the
 /// convolution of the output gradient with every kernel turned by 180° and the channel roles
-/// swapped (`transformKernels(adjoint: true)`).
+/// swapped (`transformKernels(adjoint: true)`). The weight gradient is summed over the tiles in
+/// the same transform domain (`accumulateWeightGradient`, `weightGradient`).
 /// Rounding differs from the direct sum by a few units in the last place; results are the same
 /// run to run. Cost: 2·16·inC·outC flops per tile in the products, about 40 additions per tile
 /// and channel in the transforms.
