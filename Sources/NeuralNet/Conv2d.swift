@@ -50,15 +50,22 @@ public final class Conv2d: Layer {
     /// … within this many floats of transformed input and products per worker (8 MB).
     private static let winogradBudget = 2 << 20
 
-    /// The Winograd F(2×2, 3×3) form of this layer's convolution on `height`×`width` planes, or
-    /// of its input gradient's (`adjoint`), when the layer is 3×3 with stride 1 and padding 1 and
-    /// the product depth reaches `winogradMinimumChannels`.
-    private func winograd(height: Int, width: Int, adjoint: Bool) -> WinogradConvolution? {
+    /// The Winograd F(2×2, 3×3) form of this layer's convolution on `height`×`width` planes, when
+    /// the layer is 3×3 with stride 1 and padding 1, the channels reach
+    /// `winogradMinimumChannels` and the plane `winogradMinimumPlane`.
+    private func winograd(height: Int, width: Int) -> WinogradConvolution? {
         guard kernel == 3 && stride == 1 && padding == 1,
               min(height, width) >= Self.winogradMinimumPlane,
               min(inChannels, outChannels) >= Self.winogradMinimumChannels else { return nil }
-        return adjoint ? WinogradConvolution(inChannels: outChannels, outChannels: inChannels, height: height, width: width)
-                       : WinogradConvolution(inChannels: inChannels, outChannels: outChannels, height: height, width: width)
+        return WinogradConvolution(inChannels: inChannels, outChannels: outChannels, height: height, width: width)
+    }
+
+    /// Images per Winograd group for a worker with `images` images: enough tiles for efficient
+    /// products, within the scratch budget for transformed inputs and products.
+    private func winogradGroup(_ w: WinogradConvolution, images: Int) -> Int {
+        let perImage = 16 * (w.inChannels + w.outChannels) * w.tilesPerImage
+        return max(1, min(images, (Self.winogradTiles + w.tilesPerImage - 1) / w.tilesPerImage,
+                          Self.winogradBudget / perImage))
     }
 
     /// Runs `w` over images `range` of `x` into `y` in groups of images sized by the budget,
@@ -66,9 +73,7 @@ public final class Conv2d: Layer {
     private func convolve(_ w: WinogradConvolution, _ x: UnsafePointer<Float>, images range: Range<Int>,
                           kernels: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
                           scratch buffers: [ScratchBuffer]) {
-        let perImage = 16 * (w.inChannels + w.outChannels) * w.tilesPerImage
-        let group = max(1, min(range.count, (Self.winogradTiles + w.tilesPerImage - 1) / w.tilesPerImage,
-                               Self.winogradBudget / perImage))
+        let group = winogradGroup(w, images: range.count)
         let v = buffers[0].reserve(w.inputSize(tiles: group * w.tilesPerImage))
         let m = buffers[1].reserve(w.productSize(tiles: group * w.tilesPerImage))
         let padded = buffers[3].reserve(w.paddedSize(images: group))
@@ -164,7 +169,7 @@ public final class Conv2d: Layer {
         let pointwise = isPointwise
         scratch.prepare(workers: ComputeThreads.parts(for: batch))
         let biasValues = bias?.value.data ?? []
-        if let w = winograd(height: g.height, width: g.width, adjoint: false) {
+        if let w = winograd(height: g.height, width: g.width) {
             let kernels = transformedKernels.reserve(w.kernelSize)
             weight.value.data.withUnsafeBufferPointer { w.transformKernels($0.baseAddress!, adjoint: false, into: kernels) }
             return Tensor(shape: [batch, outChannels, g.outHeight, g.outWidth]) { out in
@@ -258,9 +263,8 @@ public final class Conv2d: Layer {
             }}
         }
         let dx: Tensor
-        if let forward = winograd(height: g.height, width: g.width, adjoint: false),
-           let adjoint = winograd(height: g.height, width: g.width, adjoint: true) {
-            dx = winogradBackward(dy, forward: forward, adjoint: adjoint)
+        if let forward = winograd(height: g.height, width: g.width) {
+            dx = winogradBackward(dy, forward)
         } else {
             dx = im2colBackward(dy, g)
         }
@@ -367,19 +371,17 @@ public final class Conv2d: Layer {
     /// Backward by Winograd: per worker, the weight gradient summed in the transform domain over
     /// its images and carried back into its partial weight gradient (buffer 2), and dx as the
     /// adjoint convolution of dY.
-    private func winogradBackward(_ dy: Tensor, forward: WinogradConvolution, adjoint: WinogradConvolution) -> Tensor {
-        let x = input, batch = x.shape[0]
+    private func winogradBackward(_ dy: Tensor, _ forward: WinogradConvolution) -> Tensor {
+        let x = input, batch = x.shape[0], adjoint = forward.adjoint
         let kernels = transformedKernels.reserve(adjoint.kernelSize)
         weight.value.data.withUnsafeBufferPointer { adjoint.transformKernels($0.baseAddress!, adjoint: true, into: kernels) }
-        let perImage = 16 * (inChannels + outChannels) * forward.tilesPerImage
         let inPlanes = inChannels * forward.height * forward.width, outPlanes = outChannels * forward.height * forward.width
         return Tensor(shape: x.shape) { dxb in
             x.data.withUnsafeBufferPointer { xb in
             dy.data.withUnsafeBufferPointer { dyb in
                 ComputeThreads.parallelParts(batch) { part, range in
                     let buffers = scratch.buffers(part)
-                    let group = max(1, min(range.count, (Self.winogradTiles + forward.tilesPerImage - 1) / forward.tilesPerImage,
-                                           Self.winogradBudget / perImage))
+                    let group = winogradGroup(forward, images: range.count)
                     let v = buffers[0].reserve(forward.inputSize(tiles: group * forward.tilesPerImage))
                     let transformedGradient = buffers[1].reserve(forward.productSize(tiles: group * forward.tilesPerImage))
                     let padded = buffers[3].reserve(forward.gradientPaddedSize(images: group))

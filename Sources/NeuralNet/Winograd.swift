@@ -27,6 +27,12 @@ struct WinogradConvolution {
         self.height = height; self.width = width
     }
 
+    /// The convolution that computes this one's input gradient: channel roles swapped, with
+    /// kernels from `transformKernels(adjoint: true)`.
+    var adjoint: WinogradConvolution {
+        WinogradConvolution(inChannels: outChannels, outChannels: inChannels, height: height, width: width)
+    }
+
     var tileRows: Int { (height + 1) / 2 }
     var tileColumns: Int { (width + 1) / 2 }
     var tilesPerImage: Int { tileRows * tileColumns }
@@ -73,12 +79,13 @@ struct WinogradConvolution {
                   _ y: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
                   padded: UnsafeMutablePointer<Float>) {
         let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
-        transformInput(x, count: count, into: v, tiles: tiles, padded: padded)
+        let table = tileTable(count: count)
+        transformInput(x, count: count, into: v, tiles: tiles, padded: padded, table: table)
         for xi in 0..<16 {
             sgemm(m: outChannels, n: tiles, k: inChannels, u + xi * outChannels * inChannels, lda: inChannels,
                   v + xi * inChannels * ts, ldb: ts, beta: 0, m + xi * outChannels * ts, ldc: ts)
         }
-        transformOutput(m, count: count, tiles: tiles, bias: bias, into: y)
+        transformOutput(m, count: count, tiles: tiles, bias: bias, into: y, table: table)
     }
 
     /// Floats of the padded copies `accumulateWeightGradient` needs for `images` images.
@@ -95,8 +102,9 @@ struct WinogradConvolution {
                                   into p: UnsafeMutablePointer<Float>, beta: Float, v: UnsafeMutablePointer<Float>,
                                   g: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
         let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
-        transformInput(x, count: count, into: v, tiles: tiles, padded: padded)
-        transformOutputGradient(dy, count: count, into: g, tiles: tiles, padded: padded)
+        let table = tileTable(count: count)
+        transformInput(x, count: count, into: v, tiles: tiles, padded: padded, table: table)
+        transformOutputGradient(dy, count: count, into: g, tiles: tiles, padded: padded, table: table)
         for xi in 0..<16 {
             sgemm(transposeB: true, m: outChannels, n: inChannels, k: tiles, g + xi * outChannels * ts, lda: ts,
                   v + xi * inChannels * ts, ldb: ts, beta: beta, p + xi * outChannels * inChannels, ldc: inChannels)
@@ -126,10 +134,9 @@ struct WinogradConvolution {
     /// matrices outChannels × tiles: `g[(ξ·outChannels + o)·tileStride + t]`; A = [1 0; 1 1; 1 −1; 0 −1].
     /// Eight tiles at a time, gathered through the tile table from padded copies.
     private func transformOutputGradient(_ dy: UnsafePointer<Float>, count: Int, into g: UnsafeMutablePointer<Float>,
-                                         tiles: Int, padded: UnsafeMutablePointer<Float>) {
+                                         tiles: Int, padded: UnsafeMutablePointer<Float>, table: TileTable) {
         let spatial = height * width, ts = tileStride(tiles: tiles), stride = outChannels * ts, pw = paddedWidth
         padded.update(repeating: 0, count: count * paddedPlane)
-        let table = tileTable(count: count, outputImage: 0)
         table.input.withUnsafeBufferPointer { offsets in
             for o in 0..<outChannels {
                 for image in 0..<count {
@@ -186,12 +193,14 @@ struct WinogradConvolution {
     /// Where each tile of a group of `count` images starts: its block's first value in the
     /// padded copies (`input`), its first output relative to the group's output (`output`, for
     /// channel 0), and whether its right column and lower row fall inside the plane. Padded to
-    /// the tile stride by repeating the last tile, so that spare lanes read valid memory.
+    /// the tile stride by repeating the last tile, so that spare lanes read valid memory. Built
+    /// once per group of images and shared by its transforms.
     private struct TileTable {
         var input: [Int], output: [Int], right: [Bool], lower: [Bool]
     }
 
-    private func tileTable(count: Int, outputImage: Int) -> TileTable {
+    private func tileTable(count: Int) -> TileTable {
+        let outputImage = outChannels * height * width
         let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
         var table = TileTable(input: [], output: [], right: [], lower: [])
         for t in 0..<ts {
@@ -211,7 +220,7 @@ struct WinogradConvolution {
     /// their zero border, so no block needs bounds checks; then eight tiles at a time, one SIMD
     /// lane per tile (column k of neighbouring blocks is every other value from 2·tj + k).
     private func transformInput(_ x: UnsafePointer<Float>, count: Int, into v: UnsafeMutablePointer<Float>, tiles: Int,
-                                padded: UnsafeMutablePointer<Float>) {
+                                padded: UnsafeMutablePointer<Float>, table: TileTable) {
         let inSpatial = height * width, ts = tileStride(tiles: tiles), stride = inChannels * ts, pw = paddedWidth
         @inline(__always) func copy(_ image: Int, _ c: Int, into target: UnsafeMutablePointer<Float>) {
             let plane = x + (image * inChannels + c) * inSpatial
@@ -233,7 +242,6 @@ struct WinogradConvolution {
             }
         case .gathered:
             padded.update(repeating: 0, count: count * paddedPlane)
-            let table = tileTable(count: count, outputImage: 0)
             table.input.withUnsafeBufferPointer { offsets in
                 for c in 0..<inChannels {
                     for image in 0..<count { copy(image, c, into: padded + image * paddedPlane) }
@@ -330,7 +338,7 @@ struct WinogradConvolution {
     /// time, the two output columns of each tile interleaved into one store; the others tile by
     /// tile from the group's lanes, clipped at odd edges.
     private func transformOutput(_ m: UnsafePointer<Float>, count: Int, tiles: Int, bias: UnsafePointer<Float>?,
-                                 into y: UnsafeMutablePointer<Float>) {
+                                 into y: UnsafeMutablePointer<Float>, table: TileTable) {
         let outSpatial = height * width, ts = tileStride(tiles: tiles), stride = outChannels * ts
         let even = width % 2 == 0 && height % 2 == 0
         /// The left and right output columns of eight tiles, interleaved, from `row` on.
@@ -382,7 +390,6 @@ struct WinogradConvolution {
                 }
             }
         default:
-            let table = tileTable(count: count, outputImage: outChannels * outSpatial)
             for o in 0..<outChannels {
                 let shift = bias?[o] ?? 0, plane = y + o * outSpatial
                 for group in Swift.stride(from: 0, to: tiles, by: 8) {

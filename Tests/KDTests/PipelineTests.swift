@@ -38,7 +38,7 @@ import Testing
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
             p.arguments = ["-C", PipelineTests.pipelines, "-j2"] + (question ? ["-q"] : []) + variables + targets
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             p.standardOutput = handle
             p.standardError = handle
