@@ -8,7 +8,9 @@ KD := .build/release/kd
 FASHION := /usr/share/datasets/fashion-mnist
 H5PY_VENV := /tmp/kd-h5py
 
-.PHONY: all build deps test h5py decode-demo demo clean
+BENCH_ARCHS ?= teacher,s1,s2,s4,s8,resnet8,resnet20,resnet56,resnet8x4,wrn-16-1,wrn-40-2
+
+.PHONY: all build deps test h5py decode-demo demo bench clean
 all: build
 
 deps:
@@ -43,6 +45,12 @@ demo: build
 	@start=$$(date +%s); \
 	$(MAKE) -C Pipelines -j2 DATA=fashion-mnist SCALE=demo report && \
 	echo "demo done in $$(( $$(date +%s) - start )) s; report: Reports/fashion-mnist-demo/report.md"
+
+# kd against its PyTorch twin (Benchmarks/torch_twin.py, in a venv Benchmarks/setup-torch.sh
+# makes), alternating runs, medians, one table: every architecture of BENCH_ARCHS × train and
+# inference × OpenBLAS as set and unset. Run it on an otherwise idle machine.
+bench: build
+	python3 Benchmarks/compare.py --kd $(KD) --archs $(BENCH_ARCHS) --markdown
 
 clean:
 	rm -rf .build

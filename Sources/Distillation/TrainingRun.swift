@@ -228,7 +228,7 @@ public struct TrainingRun {
                             normalization: InputNormalization) throws -> EpochMetrics {
         let started = Date()
         let order = shuffled(Array(0..<data.count), &rng)
-        for dropout in dropoutLayers(in: model) { dropout.rng = RandomState(seed: rng.next()) }
+        for dropout in model.dropouts { dropout.rng = RandomState(seed: rng.next()) }
         let batchSize = recipe.batchSize
         let steps = recipe.stepsPerEpoch(images: order.count)
         let used = min(order.count, steps * batchSize)
@@ -288,15 +288,4 @@ func shuffled(_ items: [Int], _ rng: inout RandomState) -> [Int] {
         items.swapAt(i, rng.nextInt(below: i + 1))
     }
     return items
-}
-
-/// Every dropout layer of a network, so a trainer can reseed their masks each epoch.
-func dropoutLayers(in layer: any Layer) -> [Dropout] {
-    switch layer {
-    case let d as Dropout: [d]
-    case let s as Sequential: s.layers.flatMap { dropoutLayers(in: $0.layer) }
-    case let r as Residual: dropoutLayers(in: r.body) + (r.shortcut.map { dropoutLayers(in: $0) } ?? [])
-    case let m as Model: dropoutLayers(in: m.trunk) + (m.head.map { dropoutLayers(in: $0) } ?? [])
-    default: []
-    }
 }

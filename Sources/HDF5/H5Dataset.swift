@@ -170,6 +170,10 @@ public final class H5Dataset {
             throw StageError(.software, "\(file.path): \(path): memory holds \(elements) elements, box \(count) has \(n)")
         }
         if n == 0 { return }
+        if shape.isEmpty {   // a scalar dataset (as h5py writes a 0-d array): no box to select
+            try h5Check(body(kd_H5S_ALL(), kd_H5S_ALL()), .ioErr, file: file.path, path: path, "I/O failed on the scalar")
+            return
+        }
         let fileSpace = try h5Check(H5Dget_space(id), .ioErr, file: file.path, path: path, "cannot get dataspace")
         defer { H5Sclose(fileSpace) }
         let offsets = start.map { hsize_t($0) }, counts = count.map { hsize_t($0) }

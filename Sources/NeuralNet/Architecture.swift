@@ -17,6 +17,12 @@ public struct Architecture: Equatable, Sendable {
     public var input: [Int]
     public var body: Body
     public var head: Head?
+    /// Named inner outputs: tap name → path of the layer whose output it is (`group1` →
+    /// `layer1`). Every model also has the taps `feature` (the dense feature) and, with a head,
+    /// `logits`.
+    public var taps: [String: String]
+    /// How `Model` draws the starting weights.
+    public var initialization: Initialization.Scheme
 
     public enum Body: Equatable, Sendable {
         case vgg([VGGItem])
@@ -44,12 +50,18 @@ public struct Architecture: Equatable, Sendable {
         }
     }
 
-    public init(name: String, input: [Int] = [3, 32, 32], body: Body, head: Head?) {
+    public init(name: String, input: [Int] = [3, 32, 32], body: Body, head: Head?, taps: [String: String] = [:],
+                initialization: Initialization.Scheme = .pytorch) {
         self.name = name
         self.input = input
         self.body = body
         self.head = head
+        self.taps = taps
+        self.initialization = initialization
     }
+
+    /// Taps every model has besides those the architecture names.
+    public static let builtInTaps = ["feature", "logits"]
 
     /// A VGG network from a configuration such as "64 64 M 128", with a head to `out` values
     /// or none. The configuration must be valid (presets and tests); files go through `load`.
@@ -138,6 +150,12 @@ public struct Architecture: Equatable, Sendable {
         case .layers(let list):
             guard !list.isEmpty else { throw ArchitectureFieldError(field: "layers", "the layer list is empty") }
             try LayerSpec.validate(list, field: "layers")
+        }
+        for name in taps.keys.sorted() {
+            try LayerSpec.checkName(name, field: "taps.\(name)")
+            guard !Self.builtInTaps.contains(name) else {
+                throw ArchitectureFieldError(field: "taps.\(name)", "\"\(name)\" is built in; choose another name")
+            }
         }
         if let head {
             guard head.out > 0 else { throw ArchitectureFieldError(field: "head.out", "must be positive, got \(head.out)") }

@@ -3,13 +3,17 @@ import KDCore
 
 /// Where `--arch` finds an architecture: the built-in presets by name, or a JSON file.
 ///
-/// The presets are the seed paper's networks exactly as in ARCHITECTURE.md and the PyTorch
-/// anchor (teacher VGG-16-BN; students s1, s2, s4, s8) plus `small`, a three-block classifier
-/// that trains in seconds, for quick runs and tests. Copies of the seed presets live in
-/// Pipelines/archs/ for users to copy and edit. Cost: a file read for a file.
+/// The presets are the seed paper's networks (teacher VGG-16-BN; students s1, s2, s4, s8),
+/// `small`, a three-block classifier that trains in seconds, for quick runs and tests, and the
+/// CIFAR ResNets and WRNs of the KD literature (`ResidualPresets`), also under generic names
+/// `resnet-D[xW]` and `wrn-D-W`. Their PyTorch twins are in Benchmarks/torch_twin.py; copies of
+/// the seed presets live in Pipelines/archs/ for users to copy and edit.
+/// Cost: a file read for a file.
 public enum ArchitectureCatalog {
     /// Preset names in the order `kd` lists them.
-    public static let presetNames = ["teacher", "s1", "s2", "s4", "s8", "small"]
+    public static let presetNames = ["teacher", "s1", "s2", "s4", "s8", "small",
+                                     "resnet8", "resnet14", "resnet20", "resnet26", "resnet32", "resnet44", "resnet56",
+                                     "resnet110", "resnet8x4", "resnet32x4", "wrn-16-1", "wrn-16-2", "wrn-40-1", "wrn-40-2"]
 
     public static func preset(_ name: String) -> Architecture? {
         switch name {
@@ -19,7 +23,7 @@ public enum ArchitectureCatalog {
         case "s4": .vgg("s4", "32 M 32 M 64 64 M 128 128 M 128 128 M", head: 128)
         case "s8": .vgg("s8", "32 32 M 32 32 M 32 64 M 64 64 M 64 64 64 M", head: nil)
         case "small": .vgg("small", "16 M 32 M 64 M", head: 10)
-        default: nil
+        default: ResidualPresets.named(name)
         }
     }
 
@@ -32,7 +36,9 @@ public enum ArchitectureCatalog {
         let looksLikeFile = nameOrPath.contains("/") || nameOrPath.hasSuffix(".json")
         guard looksLikeFile || FileManager.default.fileExists(atPath: nameOrPath) else {
             throw StageError.usage("unknown architecture \"\(nameOrPath)\": known names are "
-                                   + presetNames.joined(separator: ", ") + ", or give a JSON file (see Pipelines/archs/)")
+                                   + presetNames.joined(separator: ", ")
+                                   + "; resnet-D[xW] (D = 6n + 2) and wrn-D-W (D = 6n + 4) for other depths and widths; "
+                                   + "or give a JSON file (see Pipelines/archs/)")
         }
         return try load(path: nameOrPath)
     }

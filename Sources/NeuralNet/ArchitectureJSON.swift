@@ -12,9 +12,13 @@ import KDCore
 //
 //   "layers": [{"type": "conv", "out": 16, "kernel": 3, "padding": 1, "bias": false, "name": "conv1"},
 //              {"type": "batchnorm"}, {"type": "relu"},
-//              {"type": "residual", "body": [...], "shortcut": [...]},
+//              {"type": "residual", "pre": [...], "body": [...], "shortcut": {...}, "post": [...]},
 //              {"type": "concat", "branches": [...]},     (flat outputs side by side: ensembles)
 //              {"type": "globalavgpool"}, {"type": "flatten"}]
+//
+// plus, optionally, named inner outputs and the initialization scheme:
+//
+//   "taps": {"group1": "layer1", "group2": "layer2"}, "init": "kaiming-fan-out"
 //
 // Decoding is strict: an unknown field or layer type is an error naming where it is, so a typo
 // cannot silently fall back to a default.
@@ -39,14 +43,23 @@ private func rejectUnknownFields(_ decoder: Decoder, allowed: [String], what: St
 }
 
 extension Architecture: Codable {
-    private enum Keys: String, CodingKey { case name, input, vgg, layers, head }
+    private enum Keys: String, CodingKey { case name, input, vgg, layers, head, taps, initialization = "init" }
 
     public init(from decoder: Decoder) throws {
-        try rejectUnknownFields(decoder, allowed: ["name", "input", "vgg", "layers", "head"], what: "an architecture")
+        try rejectUnknownFields(decoder, allowed: ["name", "input", "vgg", "layers", "head", "taps", "init"],
+                                what: "an architecture")
         let c = try decoder.container(keyedBy: Keys.self)
         name = try c.decode(String.self, forKey: .name)
         input = try c.decodeIfPresent([Int].self, forKey: .input) ?? [3, 32, 32]
         head = try c.decodeIfPresent(Head.self, forKey: .head)
+        taps = try c.decodeIfPresent([String: String].self, forKey: .taps) ?? [:]
+        let scheme = try c.decodeIfPresent(String.self, forKey: .initialization) ?? Initialization.Scheme.pytorch.rawValue
+        guard let known = Initialization.Scheme(rawValue: scheme) else {
+            throw DecodingError.dataCorruptedError(forKey: .initialization, in: c, debugDescription:
+                "unknown initialization \"\(scheme)\" (known: "
+                + Initialization.Scheme.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+        }
+        initialization = known
         switch (c.contains(.vgg), c.contains(.layers)) {
         case (true, false):
             if let text = try? c.decode(String.self, forKey: .vgg) {
@@ -71,6 +84,8 @@ extension Architecture: Codable {
         case .layers(let list): try c.encode(list, forKey: .layers)
         }
         try c.encodeIfPresent(head, forKey: .head)
+        if !taps.isEmpty { try c.encode(taps, forKey: .taps) }
+        if initialization != .pytorch { try c.encode(initialization.rawValue, forKey: .initialization) }
     }
 
     /// The architecture as compact JSON with sorted keys: the same value always gives the same
@@ -135,7 +150,7 @@ extension Architecture.VGGItem: Codable {
 
 extension LayerSpec: Codable {
     private enum Keys: String, CodingKey {
-        case type, name, out, kernel, stride, padding, bias, p, layers, body, shortcut, branches
+        case type, name, out, kernel, stride, padding, bias, p, layers, pre, body, shortcut, post, branches
     }
 
     /// The fields each type takes besides `type` and `name`.
@@ -143,7 +158,7 @@ extension LayerSpec: Codable {
         "conv": ["out", "kernel", "stride", "padding", "bias"], "batchnorm": [], "relu": [],
         "maxpool": ["kernel", "stride"], "avgpool": ["kernel", "stride"], "globalavgpool": [],
         "flatten": [], "linear": ["out", "bias"], "dropout": ["p"], "sequential": ["layers"],
-        "residual": ["body", "shortcut"], "concat": ["branches"],
+        "residual": ["pre", "body", "shortcut", "post"], "concat": ["branches"],
     ]
 
     public init(from decoder: Decoder) throws {
@@ -173,8 +188,20 @@ extension LayerSpec: Codable {
         case "sequential": kind = .sequential(try c.decode([LayerSpec].self, forKey: .layers))
         case "concat": kind = .concat(try c.decode([LayerSpec].self, forKey: .branches))
         default:
-            kind = .residual(body: try c.decode([LayerSpec].self, forKey: .body),
-                             shortcut: try c.decodeIfPresent([LayerSpec].self, forKey: .shortcut))
+            // A shortcut is one layer; a list is read as a sequence named "shortcut" (older files).
+            var shortcut: LayerSpec?
+            if let list = try? c.decode([LayerSpec].self, forKey: .shortcut) {
+                guard !list.isEmpty else {
+                    throw DecodingError.dataCorruptedError(forKey: .shortcut, in: c,
+                        debugDescription: "the layer list is empty (leave it out for the identity)")
+                }
+                shortcut = LayerSpec(.sequential(list), name: "shortcut")
+            } else {
+                shortcut = try c.decodeIfPresent(LayerSpec.self, forKey: .shortcut)
+            }
+            kind = .residual(pre: try c.decodeIfPresent([LayerSpec].self, forKey: .pre) ?? [],
+                             body: try c.decode([LayerSpec].self, forKey: .body), shortcut: shortcut,
+                             post: try c.decodeIfPresent([LayerSpec].self, forKey: .post) ?? [])
         }
     }
 
@@ -195,8 +222,11 @@ extension LayerSpec: Codable {
             try c.encode(p, forKey: .p)
         case .sequential(let list):
             try c.encode(list, forKey: .layers)
-        case .residual(let body, let shortcut):
-            try c.encode(body, forKey: .body); try c.encodeIfPresent(shortcut, forKey: .shortcut)
+        case .residual(let pre, let body, let shortcut, let post):
+            if !pre.isEmpty { try c.encode(pre, forKey: .pre) }
+            try c.encode(body, forKey: .body)
+            try c.encodeIfPresent(shortcut, forKey: .shortcut)
+            if !post.isEmpty { try c.encode(post, forKey: .post) }
         case .concat(let branches):
             try c.encode(branches, forKey: .branches)
         case .batchNorm, .relu, .globalAvgPool, .flatten:

@@ -42,8 +42,8 @@ public final class BatchNorm2d: Layer {
         return shape
     }
 
-    public var namedParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
-    public var namedBuffers: [(String, Parameter)] {
+    public var ownParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
+    public var ownBuffers: [(String, Parameter)] {
         [("running_mean", runningMean), ("running_var", runningVar)]
     }
 

@@ -1,8 +1,8 @@
 import Foundation
 import KDCore
 
-/// Throughput of one architecture on random inputs, measured the way the PyTorch anchor
-/// (`shared/anchors/torch_anchor.py`) measures it, so the two can be compared side by side:
+/// Throughput of one architecture on random inputs, measured the way its PyTorch twin
+/// (`Benchmarks/torch_twin.py`) measures it, so the two can be compared side by side:
 /// a training step is forward in training mode, the loss (cross-entropy against random labels
 /// when the output has 10 values, MSE against random targets otherwise), backward and an SGD
 /// update (lr 0.01, momentum 0.9, weight decay 5e-4); an inference step is one forward pass in
@@ -22,7 +22,7 @@ public enum Benchmark {
         public var seconds: Double
         public var imagesPerSecond: Double { Double(steps * batch) / seconds }
 
-        /// The anchor's line, f"{name:8s} params={params:>10,d} {mode:5s} batch={batch:4d}
+        /// The twin's line, f"{name:8s} params={params:>10,d} {mode:5s} batch={batch:4d}
         /// {imgs_per_sec:9.1f} img/s".
         public var line: String {
             func right(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
@@ -60,7 +60,7 @@ public enum Benchmark {
                       steps: steps, seconds: elapsed.seconds)
     }
 
-    /// A model on random inputs with the anchor's loss and optimizer: what one benchmark step
+    /// A model on random inputs with the twin's loss and optimizer: what one benchmark step
     /// needs, shared by `run` and `LayerProfile`.
     struct Workload {
         let model: Model

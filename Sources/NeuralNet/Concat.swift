@@ -3,8 +3,9 @@
 /// concatenated outputs feed the teacher's output layer. Backward hands each branch its
 /// columns of the gradient and sums the branches' input gradients.
 /// Cost: that of the branches plus one copy of their outputs and of the gradient.
-public final class Concat: Layer {
+public final class Concat: LayerContainer {
     public let branches: [(name: String, layer: any Layer)]
+    public var hooks: LayerHooks?
     private var widths: [Int] = []
 
     public init(_ branches: [(String, any Layer)]) {
@@ -12,6 +13,8 @@ public final class Concat: Layer {
     }
 
     public var label: String { "Concat(\(branches.count) branches)" }
+
+    public var children: [(name: String, layer: any Layer)] { branches }
 
     public func outputShape(for shape: [Int]) throws -> [Int] {
         var total = 0
@@ -26,7 +29,7 @@ public final class Concat: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        let outputs = branches.map { $0.layer.forward(x, mode: mode) }
+        let outputs = branches.map { hooks.forward($0.layer, x, mode: mode) }
         widths = outputs.map(\.sampleSize)
         let n = x.batch, total = widths.reduce(0, +)
         var y = Tensor(shape: [n, total])
@@ -51,22 +54,10 @@ public final class Concat: Layer {
                 part.data.replaceSubrange(row * width ..< (row + 1) * width,
                                           with: dy.data[row * total + column ..< row * total + column + width])
             }
-            let branchDx = layer.backward(part)
-            if dx == nil {
-                dx = branchDx
-            } else {
-                for i in dx!.data.indices { dx!.data[i] += branchDx.data[i] }
-            }
+            let branchDx = hooks.backward(layer, part)
+            if dx == nil { dx = branchDx } else { accumulate(branchDx, into: &dx!) }
             column += width
         }
         return dx!
-    }
-
-    public var namedParameters: [(String, Parameter)] {
-        branches.flatMap { entry in entry.layer.namedParameters.map { (entry.name + "." + $0.0, $0.1) } }
-    }
-
-    public var namedBuffers: [(String, Parameter)] {
-        branches.flatMap { entry in entry.layer.namedBuffers.map { (entry.name + "." + $0.0, $0.1) } }
     }
 }

@@ -118,7 +118,7 @@ public final class Conv2d: Layer {
         return [outChannels, g.outHeight, g.outWidth]
     }
 
-    public var namedParameters: [(String, Parameter)] {
+    public var ownParameters: [(String, Parameter)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 

@@ -21,17 +21,24 @@ public protocol Layer: AnyObject {
     func forward(_ x: Tensor, mode: Mode) -> Tensor
     func backward(_ dy: Tensor) -> Tensor
 
-    /// Trainable arrays under their PyTorch state_dict names relative to the layer
-    /// (`weight`, `bias`; `0.weight` inside a container).
-    var namedParameters: [(String, Parameter)] { get }
+    /// The trainable arrays this layer holds itself, not its children's, under their PyTorch
+    /// names (`weight`, `bias`). The whole tree's, with paths, is `namedParameters`.
+    var ownParameters: [(String, Parameter)] { get }
 
-    /// Non-trainable state under PyTorch names (`running_mean`, `running_var`).
-    var namedBuffers: [(String, Parameter)] { get }
+    /// Non-trainable state held by the layer itself, under PyTorch names (`running_mean`).
+    var ownBuffers: [(String, Parameter)] { get }
+
+    /// The layers this one is made of, each once, with its part of the state_dict path (`0`,
+    /// `conv1`, `downsample`); empty for a layer that computes by itself. Everything that walks
+    /// a network — names, initialization, checkpoints, dropout reseeding, summaries, profiles,
+    /// taps — goes through this list (`LayerTree`).
+    var children: [(name: String, layer: any Layer)] { get }
 }
 
 extension Layer {
-    public var namedParameters: [(String, Parameter)] { [] }
-    public var namedBuffers: [(String, Parameter)] { [] }
+    public var ownParameters: [(String, Parameter)] { [] }
+    public var ownBuffers: [(String, Parameter)] { [] }
+    public var children: [(name: String, layer: any Layer)] { [] }
 }
 
 /// A layer was given an input whose shape it cannot take.

@@ -2,8 +2,8 @@ import Foundation
 import KDCore
 
 /// Where a training step's time goes, layer by layer: the benchmark's training step (random
-/// inputs, the anchor's loss and SGD update) run with every leaf layer timed on its own, forward
-/// and backward, and the arithmetic rate of the convolutions and linear layers — the figures
+/// inputs, the twin's loss and SGD update) run whole, with every leaf layer's calls timed as
+/// its containers make them (`LayerHooks`), forward and backward, and the arithmetic rate of the convolutions and linear layers — the figures
 /// that say whether a layer is bound by its matrix products or by the copies around them.
 /// Cost: `steps` training steps plus two warm-up steps, and a clock read around every layer.
 public enum LayerProfile {
@@ -26,34 +26,21 @@ public enum LayerProfile {
     public static func measure(_ architecture: Architecture, batch: Int, steps: Int, threads: Int) throws -> [Row] {
         guard steps >= 1 else { throw StageError.usage("--steps must be at least 1, got \(steps)") }
         let work = try Benchmark.Workload(architecture, batch: batch, threads: threads)
-        let layers = leaves(of: work.model.trunk, path: "")
-            + (work.model.head.map { [(architecture.head?.name ?? "head", $0 as any Layer)] } ?? [])
-        var forward = [Duration](repeating: .zero, count: layers.count), backward = forward
-        var shapes = [[Int]](repeating: [], count: layers.count)
-        let clock = ContinuousClock()
+        let model = work.model
+        let layers = model.leaves
+        let timer = LayerTimer(leaves: layers.map(\.layer))
+        model.hooks?.timer = timer
+        defer { model.hooks?.timer = nil }
         for step in 0..<(steps + 2) {
-            let counted = step >= 2   // two warm-up steps, as the benchmark
-            work.trainingStep { x in
-                layers.indices.reduce(x) { x, i in
-                    let start = clock.now
-                    let y = layers[i].layer.forward(x, mode: .training)
-                    if counted { forward[i] += clock.now - start }
-                    shapes[i] = Array(y.shape.dropFirst())
-                    return y
-                }
-            } backward: { dy in
-                _ = layers.indices.reversed().reduce(dy) { dy, i in
-                    let start = clock.now
-                    let dx = layers[i].layer.backward(dy)
-                    if counted { backward[i] += clock.now - start }
-                    return dx
-                }
-            }
+            timer.counting = step >= 2   // two warm-up steps, as the benchmark
+            work.trainingStep { model.forward($0, mode: .training) } backward: { _ = model.backward($0) }
         }
-        return layers.indices.map { i in
-            Row(path: layers[i].path, label: layers[i].layer.label, outputShape: shapes[i],
-                forward: forward[i].seconds / Double(steps), backward: backward[i].seconds / Double(steps),
-                forwardFlops: flops(layers[i].layer, output: shapes[i]))
+        return layers.map { path, layer in
+            let shape = model.outputShapes[path] ?? []
+            return Row(path: path, label: layer.label, outputShape: shape,
+                       forward: timer.forward[ObjectIdentifier(layer), default: .zero].seconds / Double(steps),
+                       backward: timer.backward[ObjectIdentifier(layer), default: .zero].seconds / Double(steps),
+                       forwardFlops: flops(layer, output: shape))
         }
     }
 
@@ -83,12 +70,6 @@ public enum LayerProfile {
                 return c < 3 ? line[c] + pad : pad + line[c]
             }.joined(separator: "  ")
         }.joined(separator: "\n")
-    }
-
-    /// The leaf layers of nested sequences, in order, with their paths.
-    private static func leaves(of layer: any Layer, path: String) -> [(path: String, layer: any Layer)] {
-        guard let sequence = layer as? Sequential else { return [(path, layer)] }
-        return sequence.layers.flatMap { leaves(of: $0.layer, path: path.isEmpty ? $0.name : path + "." + $0.name) }
     }
 
     private static func flops(_ layer: any Layer, output: [Int]) -> Double {

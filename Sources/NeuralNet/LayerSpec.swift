@@ -18,8 +18,9 @@ public struct LayerSpec: Equatable, Sendable {
         case linear(out: Int, bias: Bool)
         case dropout(p: Double)
         case sequential([LayerSpec])
-        /// body(x) + shortcut(x); no shortcut means the identity.
-        case residual(body: [LayerSpec], shortcut: [LayerSpec]?)
+        /// post(body(x′) + shortcut(x′)), x′ = pre(x); no shortcut means the identity. All the
+        /// block's layers are named directly under it (`Residual`).
+        case residual(pre: [LayerSpec], body: [LayerSpec], shortcut: LayerSpec?, post: [LayerSpec])
         /// Branches on the same input, flat outputs joined in order (an ensemble's members).
         case concat([LayerSpec])
     }
@@ -65,6 +66,17 @@ public struct LayerSpec: Equatable, Sendable {
         }
     }
 
+    /// The names a residual block's layers get (their own, or their position in their list;
+    /// "shortcut" for an unnamed shortcut), each with the list it is in.
+    static func residualChildNames(pre: [LayerSpec], body: [LayerSpec], shortcut: LayerSpec?,
+                                   post: [LayerSpec]) -> [(name: String, list: String)] {
+        func names(_ list: [LayerSpec], _ key: String) -> [(name: String, list: String)] {
+            list.enumerated().map { ($1.name ?? String($0), key) }
+        }
+        return names(pre, "pre") + names(body, "body") + (shortcut.map { [($0.name ?? "shortcut", "shortcut")] } ?? [])
+            + names(post, "post")
+    }
+
     /// A state_dict name part: not empty, no dots or slashes (HDF5 paths and dotted keys).
     static func checkName(_ name: String, field: String) throws {
         guard !name.isEmpty, !name.contains("."), !name.contains("/") else {
@@ -92,14 +104,19 @@ public struct LayerSpec: Equatable, Sendable {
         case .sequential(let list):
             guard !list.isEmpty else { throw ArchitectureFieldError(field: field + ".layers", "the layer list is empty") }
             try Self.validate(list, field: field + ".layers")
-        case .residual(let body, let shortcut):
+        case .residual(let pre, let body, let shortcut, let post):
             guard !body.isEmpty else { throw ArchitectureFieldError(field: field + ".body", "the layer list is empty") }
-            try Self.validate(body, field: field + ".body")
-            if let shortcut {
-                guard !shortcut.isEmpty else {
-                    throw ArchitectureFieldError(field: field + ".shortcut", "the layer list is empty (leave it out for the identity)")
+            for (list, key) in [(pre, "pre"), (body, "body"), (post, "post")] {
+                try Self.validate(list, field: "\(field).\(key)")
+            }
+            if let shortcut { try Self.validate([shortcut], field: field + ".shortcut") }
+            // The block's layers share one namespace (`Residual`): a name may appear once.
+            var seen = Set<String>()
+            for (name, key) in Self.residualChildNames(pre: pre, body: body, shortcut: shortcut, post: post) {
+                guard seen.insert(name).inserted else {
+                    throw ArchitectureFieldError(field: "\(field).\(key)",
+                        "the name \"\(name)\" is used twice in this block; give its layers distinct names")
                 }
-                try Self.validate(shortcut, field: field + ".shortcut")
             }
         case .concat(let branches):
             guard !branches.isEmpty else { throw ArchitectureFieldError(field: field + ".branches", "the branch list is empty") }

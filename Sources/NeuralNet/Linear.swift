@@ -27,7 +27,7 @@ public final class Linear: Layer {
         return [outFeatures]
     }
 
-    public var namedParameters: [(String, Parameter)] {
+    public var ownParameters: [(String, Parameter)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 

@@ -17,11 +17,11 @@ public struct LayerRow: Equatable, Sendable {
 struct ModelGraph {
     let trunk: Sequential
     let head: Linear?
-    let rows: [LayerRow]
     /// The dense feature (the trunk's output, the head's input) and the output, per sample.
     let featureWidth: Int
     let outputWidth: Int
-    let dropouts: [Dropout]
+    /// Per-sample output shape of every layer, containers included, by state_dict path.
+    let outputShapes: [String: [Int]]
 
     /// Throws `StageError` 65 naming the architecture, and the field or layer at fault.
     init(_ architecture: Architecture) throws {
@@ -32,45 +32,42 @@ struct ModelGraph {
             throw StageError.badData("architecture \(name): \(error)")
         }
         var builder = Builder(architecture: name)
-        let (trunk, feature) = try builder.sequence(architecture.layerList, prefix: "", input: architecture.input)
+        let (layers, feature) = try builder.sequence(architecture.layerList, prefix: "", input: architecture.input)
         guard feature.count == 1 else {
             throw StageError.badData("architecture \(name): the body ends in shape \(feature), not a flat vector; "
                                      + "end the layer list with globalavgpool and flatten")
         }
-        self.trunk = trunk
+        trunk = Sequential(layers.map { ($0.name, $0.layer) })
         featureWidth = feature[0]
         if let spec = architecture.head {
-            let head = Linear(inFeatures: featureWidth, outFeatures: spec.out, bias: spec.bias)
-            builder.rows.append(LayerRow(path: spec.name, label: head.label, outputShape: [spec.out],
-                                         parameterCount: head.weight.value.count + (head.bias?.value.count ?? 0)))
-            self.head = head
+            head = Linear(inFeatures: featureWidth, outFeatures: spec.out, bias: spec.bias)
+            builder.shapes[spec.name] = [spec.out]
             outputWidth = spec.out
         } else {
             head = nil
             outputWidth = featureWidth
         }
-        rows = builder.rows
-        dropouts = builder.dropouts
+        outputShapes = builder.shapes
     }
 
     private struct Builder {
         let architecture: String
-        var rows: [LayerRow] = []
-        var dropouts: [Dropout] = []
+        var shapes: [String: [Int]] = [:]
 
         init(architecture: String) { self.architecture = architecture }
 
-        /// A Sequential of `list`, whose children are named `prefix.<name or index>`.
-        mutating func sequence(_ list: [LayerSpec], prefix: String, input: [Int]) throws -> (Sequential, [Int]) {
+        /// The layers of `list` one after another, named `prefix.<name or index>`, and the shape
+        /// they end in.
+        mutating func sequence(_ list: [LayerSpec], prefix: String, input: [Int]) throws -> ([Residual.Named], [Int]) {
             var shape = input
-            var children: [(String, any Layer)] = []
+            var children: [Residual.Named] = []
             for (index, spec) in list.enumerated() {
                 let name = spec.name ?? String(index)
-                let (layer, out) = try build(spec, path: prefix.isEmpty ? name : prefix + "." + name, input: shape)
+                let (layer, out) = try build(spec, path: LayerTree.join(prefix, name), input: shape)
                 children.append((name, layer))
                 shape = out
             }
-            return (Sequential(children), shape)
+            return (children, shape)
         }
 
         mutating func build(_ spec: LayerSpec, path: String, input: [Int]) throws -> (any Layer, [Int]) {
@@ -102,11 +99,11 @@ struct ModelGraph {
                 guard input.count == 1 else { throw fail("needs a flat input [D], got \(input); add a flatten before it") }
                 layer = Linear(inFeatures: input[0], outFeatures: out, bias: bias)
             case .dropout(let p):
-                let dropout = Dropout(p: Float(p), seed: 0)
-                dropouts.append(dropout)
-                layer = dropout
+                layer = Dropout(p: Float(p), seed: 0)
             case .sequential(let list):
-                return try sequence(list, prefix: path, input: input)
+                let (children, out) = try sequence(list, prefix: path, input: input)
+                shapes[path] = out
+                return (Sequential(children.map { ($0.name, $0.layer) }), out)
             case .concat(let branches):
                 var children: [(String, any Layer)] = []
                 for (index, branch) in branches.enumerated() {
@@ -115,19 +112,29 @@ struct ModelGraph {
                     guard out.count == 1 else { throw fail("branch \(name) gives \(out), not a flat vector [D]") }
                     children.append((name, child))
                 }
-                let concat = Concat(children)
-                return (concat, try outputShape(of: concat, input: input, fail))
-            case .residual(let body, let shortcut):
-                let (bodyLayer, _) = try sequence(body, prefix: path, input: input)
-                let shortcutLayer = try shortcut.map { try sequence($0, prefix: path + ".shortcut", input: input).0 }
-                let block = Residual(body: bodyLayer, shortcut: shortcutLayer)
-                let out = try outputShape(of: block, input: input, fail)
-                rows.append(LayerRow(path: path, label: "Residual sum", outputShape: out, parameterCount: 0))
-                return (block, out)
+                layer = Concat(children)
+            case .residual(let pre, let body, let shortcut, let post):
+                // Every layer of the block is named directly under it; check the two paths meet
+                // before building what follows the sum.
+                let (preLayers, inner) = try sequence(pre, prefix: path, input: input)
+                let (bodyLayers, bodyOut) = try sequence(body, prefix: path, input: inner)
+                let shortcutLayer = try shortcut.map { spec -> Residual.Named in
+                    let name = spec.name ?? "shortcut"
+                    let (layer, out) = try build(spec, path: LayerTree.join(path, name), input: inner)
+                    guard out == bodyOut else {
+                        throw fail("has a body giving \(bodyOut) but a shortcut \(name) giving \(out)")
+                    }
+                    return (name, layer)
+                }
+                guard shortcut != nil || bodyOut == inner else {
+                    throw fail("has a body giving \(bodyOut) from \(inner) but no shortcut to match it")
+                }
+                let (postLayers, out) = try sequence(post, prefix: path, input: bodyOut)
+                shapes[path] = out
+                return (Residual(pre: preLayers, body: bodyLayers, shortcut: shortcutLayer, post: postLayers), out)
             }
             let out = try outputShape(of: layer, input: input, fail)
-            rows.append(LayerRow(path: path, label: layer.label, outputShape: out,
-                                 parameterCount: layer.namedParameters.reduce(0) { $0 + $1.1.value.count }))
+            shapes[path] = out
             return (layer, out)
         }
 

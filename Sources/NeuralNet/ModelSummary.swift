@@ -12,12 +12,18 @@ public struct ModelSummary: Sendable {
     public let totalParameters: Int
     /// Values that are state but not trained (BatchNorm running statistics).
     public let bufferValues: Int
+    /// The model's taps: name, layer path and per-sample shape.
+    public let taps: [(name: String, path: String, shape: [Int])]
 
     public init(_ model: Model) {
         architecture = model.architecture
         rows = model.rows
         totalParameters = model.parameterCount
         bufferValues = model.namedBuffers.reduce(0) { $0 + $1.1.value.count }
+        taps = model.tapNames.map { name in
+            let path = model.tapPaths[name] ?? name
+            return (name, path, model.outputShapes[path] ?? [])
+        }
     }
 
     public var inputMegabytes: Double { megabytes(architecture.input.reduce(1, *)) }
@@ -59,6 +65,13 @@ public struct ModelSummary: Sendable {
                 "Estimated Total Size (MB): "
                     + String(format: "%.2f", inputMegabytes + forwardBackwardMegabytes + parameterMegabytes),
                 rule]
+        let nameWidth = taps.map(\.name.count).max() ?? 0, pathWidth = taps.map(\.path.count).max() ?? 0
+        out.append("Taps (kd extract --layer NAME; outputs a training step can supervise):")
+        out += taps.map { tap in
+            "  " + tap.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "   "
+                + tap.path.padding(toLength: pathWidth, withPad: " ", startingAt: 0)
+                + "   [-1, " + tap.shape.map(String.init).joined(separator: ", ") + "]"
+        }
         return out.joined(separator: "\n")
     }
 

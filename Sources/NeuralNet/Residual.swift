@@ -1,58 +1,64 @@
-/// A residual block y = body(x) + shortcut(x), the shortcut being the identity when absent (the
-/// blocks of ResNet and WRN; a ReLU after the sum is a separate layer). The body's parameters
-/// keep their own names (`conv1.weight` for a body `Sequential([("conv1", …), …])`), the
-/// shortcut's are prefixed `shortcut.`, as in the common PyTorch CIFAR ResNets.
-/// Cost: that of body and shortcut plus one pass to add.
-public final class Residual: Layer {
-    public let body: any Layer
-    public let shortcut: (any Layer)?
+/// A residual block: y = post(body(x′) + shortcut(x′)) with x′ = pre(x), where `pre` and `post`
+/// may be empty and a missing shortcut is the identity. This covers both CIFAR families:
+/// - ResNet (He et al.): body conv1-bn1-relu-conv2-bn2, shortcut `downsample` (1×1 conv + BN)
+///   where the shape changes, post the ReLU after the sum;
+/// - pre-activation WRN (Zagoruyko & Komodakis): where the shape changes, pre bn1-relu1 shared
+///   by the body and the 1×1 `convShortcut`; otherwise bn1-relu1 open the body and the shortcut
+///   is the raw input.
+/// Every child sits directly under the block in the state_dict (`conv1.weight`,
+/// `downsample.0.weight`, `convShortcut.weight`), as in those PyTorch modules.
+/// Cost: that of its children plus one pass to add the two paths (and one to add their
+/// gradients).
+public final class Residual: LayerContainer {
+    public typealias Named = (name: String, layer: any Layer)
+    public let pre: [Named]
+    public let body: [Named]
+    public let shortcut: Named?
+    public let post: [Named]
+    public var hooks: LayerHooks?
 
-    public init(body: any Layer, shortcut: (any Layer)?) {
+    public init(pre: [Named] = [], body: [Named], shortcut: Named? = nil, post: [Named] = []) {
+        precondition(!body.isEmpty, "Residual: the body needs at least one layer")
+        self.pre = pre
         self.body = body
         self.shortcut = shortcut
+        self.post = post
     }
 
-    public var label: String { shortcut == nil ? "Residual" : "Residual(with shortcut)" }
+    public var label: String { shortcut == nil ? "Residual" : "Residual(with \(shortcut!.name))" }
+
+    public var children: [(name: String, layer: any Layer)] {
+        pre + body + (shortcut.map { [$0] } ?? []) + post
+    }
 
     public func outputShape(for shape: [Int]) throws -> [Int] {
-        let out = try body.outputShape(for: shape)
-        let skip = try shortcut?.outputShape(for: shape) ?? shape
+        func chain(_ list: [Named], _ shape: [Int]) throws -> [Int] {
+            try list.reduce(shape) { try $1.layer.outputShape(for: $0) }
+        }
+        let input = try chain(pre, shape)
+        let out = try chain(body, input)
+        let skip = try shortcut?.layer.outputShape(for: input) ?? input
         guard out == skip else {
             throw ShapeError("\(label): the body gives \(out) but the shortcut gives \(skip)")
         }
-        return out
+        return try chain(post, out)
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        let out = body.forward(x, mode: mode)
-        let skip = shortcut?.forward(x, mode: mode) ?? x
-        precondition(out.shape == skip.shape, "\(label): body output \(out.shape) but shortcut \(skip.shape)")
-        return elementwiseSum(out, skip)
+        func chain(_ list: [Named], _ x: Tensor) -> Tensor { list.reduce(x) { hooks.forward($1.layer, $0, mode: mode) } }
+        let input = chain(pre, x)
+        var sum = chain(body, input)
+        let skip = shortcut.map { hooks.forward($0.layer, input, mode: mode) } ?? input
+        precondition(sum.shape == skip.shape, "\(label): body output \(sum.shape) but shortcut \(skip.shape)")
+        accumulate(skip, into: &sum)
+        return chain(post, sum)
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        let dBody = body.backward(dy)
-        let dSkip = shortcut?.backward(dy) ?? dy
-        return elementwiseSum(dBody, dSkip)
-    }
-
-    public var namedParameters: [(String, Parameter)] {
-        body.namedParameters + (shortcut?.namedParameters.map { ("shortcut." + $0.0, $0.1) } ?? [])
-    }
-
-    public var namedBuffers: [(String, Parameter)] {
-        body.namedBuffers + (shortcut?.namedBuffers.map { ("shortcut." + $0.0, $0.1) } ?? [])
-    }
-
-    private func elementwiseSum(_ a: Tensor, _ b: Tensor) -> Tensor {
-        Tensor(shape: a.shape) { out in
-            a.data.withUnsafeBufferPointer { ab in
-            b.data.withUnsafeBufferPointer { bb in
-                ComputeThreads.parallelFor(a.count, grain: 1 << 15) { range in
-                    addVectors(ab.baseAddress! + range.lowerBound, bb.baseAddress! + range.lowerBound,
-                               out.baseAddress! + range.lowerBound, range.count)
-                }
-            }}
-        }
+        func chain(_ list: [Named], _ dy: Tensor) -> Tensor { list.reversed().reduce(dy) { hooks.backward($1.layer, $0) } }
+        let dSum = chain(post, dy)
+        var dInput = chain(body, dSum)
+        accumulate(shortcut.map { hooks.backward($0.layer, dSum) } ?? dSum, into: &dInput)
+        return chain(pre, dInput)
     }
 }

@@ -1,8 +1,9 @@
 /// Layers applied one after another (PyTorch's `nn.Sequential`). Each layer has a name that
 /// becomes the middle of its state_dict keys: the parameter `weight` of the layer named `0` is
 /// `0.weight`, and containers nest (`features.0.weight`). Cost: that of its layers.
-public final class Sequential: Layer {
+public final class Sequential: LayerContainer {
     public let layers: [(name: String, layer: any Layer)]
+    public var hooks: LayerHooks?
 
     public init(_ layers: [(String, any Layer)]) {
         self.layers = layers.map { (name: $0.0, layer: $0.1) }
@@ -15,23 +16,17 @@ public final class Sequential: Layer {
 
     public var label: String { "Sequential(\(layers.count) layers)" }
 
+    public var children: [(name: String, layer: any Layer)] { layers }
+
     public func outputShape(for shape: [Int]) throws -> [Int] {
         try layers.reduce(shape) { try $1.layer.outputShape(for: $0) }
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        layers.reduce(x) { $1.layer.forward($0, mode: mode) }
+        layers.reduce(x) { hooks.forward($1.layer, $0, mode: mode) }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        layers.reversed().reduce(dy) { $1.layer.backward($0) }
-    }
-
-    public var namedParameters: [(String, Parameter)] {
-        layers.flatMap { entry in entry.layer.namedParameters.map { (entry.name + "." + $0.0, $0.1) } }
-    }
-
-    public var namedBuffers: [(String, Parameter)] {
-        layers.flatMap { entry in entry.layer.namedBuffers.map { (entry.name + "." + $0.0, $0.1) } }
+        layers.reversed().reduce(dy) { hooks.backward($1.layer, $0) }
     }
 }

@@ -6,10 +6,12 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training or inference throughput of an architecture on random inputs.",
         discussion: """
-            Prints one line in the form of the PyTorch anchor (shared/anchors/torch_anchor.py), \
-            ending in "<N> img/s", so compare.sh can put the two side by side. A training step is \
-            forward, loss (cross-entropy for a 10-way output, MSE otherwise), backward and an SGD \
-            update (lr 0.01, momentum 0.9, weight decay 5e-4). With --layers, prints instead a             table of each layer's forward and backward time per step, its share of the step and             the GFLOP/s of convolutions and linear layers.
+            Prints one line in the form of the PyTorch twin (Benchmarks/torch_twin.py), \
+            ending in "<N> img/s", so Benchmarks/compare.py can put the two side by side. A \
+            training step is forward, loss (cross-entropy for a 10-way output, MSE otherwise), \
+            backward and an SGD update (lr 0.01, momentum 0.9, weight decay 5e-4). With \
+            --layers, prints instead a table of each layer's forward and backward time per step, \
+            its share of the step and the GFLOP/s of convolutions and linear layers.
             """)
 
     @Option(help: "Architecture: a preset name or a JSON file.")

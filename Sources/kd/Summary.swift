@@ -7,9 +7,11 @@ struct Summary: ParsableCommand {
         abstract: "Print an architecture's layers, output shapes and parameter counts.",
         discussion: """
             One row per layer (state_dict name, layer, output shape, parameters), then the \
-            totals and torchsummary's memory estimate. Presets: \
-            \(ArchitectureCatalog.presetNames.joined(separator: ", ")); any other architecture \
-            from a JSON file (see Pipelines/archs/).
+            totals and torchsummary's memory estimate, then the taps (named inner outputs such as \
+            group1…3 of the residual networks, feature and logits) with their shapes. Presets: \
+            \(ArchitectureCatalog.presetNames.joined(separator: ", ")); resnet-D[xW] and wrn-D-W \
+            for other depths and widths; any other architecture from a JSON file (see \
+            Pipelines/archs/).
             """)
 
     @Option(help: "Architecture: a preset name or a JSON file.")

@@ -2,7 +2,7 @@ import Foundation
 import NeuralNet
 import Testing
 
-/// `kd bench` through the real binary: the line compare.sh reads, in the anchor's format.
+/// `kd bench` through the real binary: the line Benchmarks/compare.py reads, in the PyTorch twin's format.
 @Suite struct BenchTests {
     /// "small    params=    24,458 train batch=  16     123.4 img/s"
     private func expectAnchorLine(_ line: String, name: String, mode: String, batch: Int) throws {

@@ -188,7 +188,31 @@ import Testing
 
         let unknown = try f.extract(f.dir.file("x.h5"), ["--layer", "features.99"])
         #expect(unknown.status == 64)
-        #expect(unknown.stderr.contains("has no layer \"features.99\"") && unknown.stderr.contains("features.3"))
+        #expect(unknown.stderr.contains("has no tap or layer \"features.99\"") && unknown.stderr.contains("features.3"))
+    }
+
+    /// `--layer` takes a tap name: a residual group's output, as the direct forward's tap.
+    @Test func aTapOfAResidualNetwork() throws {
+        let dir = try TempDir()
+        let store = try SyntheticStore.make(in: dir, train: 200, test: 100)
+        let trained = try KDProcess.run(["train", "--arch", "resnet8", "--data", store, "--out", dir.file("run"),
+                                         "--epochs", "1", "--batch-size", "32", "--threads", "2"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let out = dir.file("group2.h5")
+        let r = try KDProcess.run(["extract", "--model", dir.file("run/model.h5"), "--data", store, "--out", out,
+                                   "--splits", "test", "--batch", "50", "--layer", "group2",
+                                   "--threads", String(ComputeThreads.count)])
+        #expect(r.status == 0, "\(r.stderr)")
+        let file = try FeatureStore(path: out)
+        #expect(file.layer == "layer2")
+        let split = try file.split("test")
+        #expect(split.featureShape == [32, 8, 8] && split.logitsWidth == nil, "\(split.featureShape)")   // 12 + 2·2 padding, halved
+        let model = try TrainedModel.load(path: dir.file("run/model.h5"))
+        let images = try ImageSet.load(try DataStore(path: store), split: "test")
+        let direct = Self.direct(images, normalization: model.normalization, batch: 50) { x in
+            [model.model.forward(x, mode: .inference, taps: ["group2"]).taps["group2"]!]
+        }
+        #expect(Self.bits(try split.readFeatures(0 ..< split.count)) == Self.bits(direct[0]))
     }
 
     @Test func viewsReproduceFromTheirParameters() throws {

@@ -14,6 +14,26 @@ import Testing
         #expect(r.stdout.contains("features.0    Conv2d(3→32, 3×3, s1, p1)") || name == "teacher")
     }
 
+    /// The CIFAR ResNets and WRNs: RepDistiller's counts for 10 and 100 classes, and their taps.
+    @Test(arguments: [("resnet8", "78,042", "83,892"), ("resnet14", "175,258", nil), ("resnet20", "272,474", "278,324"),
+                      ("resnet26", "369,690", nil), ("resnet32", "466,906", nil), ("resnet44", "661,338", nil),
+                      ("resnet56", "855,770", "861,620"), ("resnet110", "1,730,714", "1,736,564"),
+                      ("resnet8x4", "1,210,410", nil), ("resnet32x4", "7,410,730", "7,433,860"),
+                      ("wrn-16-1", "175,066", nil), ("wrn-16-2", "691,674", "703,284"), ("wrn-40-1", "563,930", nil),
+                      ("wrn-40-2", "2,243,546", "2,255,156")] as [(String, String, String?)])
+    func residualPresetsPrintTheReferenceCounts(name: String, total: String, total100: String?) throws {
+        let r = try KDProcess.run(["summary", "--arch", name])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Total params: \(total)\n"))
+        let group = name.hasPrefix("wrn") ? "block" : "layer"
+        #expect(r.stdout.contains("  group1    \(group)1    [-1, "), "\(r.stdout)")
+        #expect(r.stdout.contains("  logits    fc        [-1, 10]"), "\(r.stdout)")
+        if let total100 {
+            let r100 = try KDProcess.run(["summary", "--arch", name, "--classes", "100"])
+            #expect(r100.stdout.contains("Total params: \(total100)\n"), "\(name)")
+        }
+    }
+
     @Test func inputChangesTheFirstLayer() throws {
         let r = try KDProcess.run(["summary", "--arch", "teacher", "--input", "1x32x32"])
         #expect(r.status == 0)

@@ -106,7 +106,8 @@ import Testing
                 "body": [{"type": "conv", "name": "conv1", "out": 16, "kernel": 3, "stride": 2, "padding": 1, "bias": false},
                          {"type": "batchnorm", "name": "bn1"}],
                 "shortcut": [{"type": "conv", "out": 16, "kernel": 1, "stride": 2, "bias": false},
-                             {"type": "batchnorm"}]},
+                             {"type": "batchnorm"}],
+                "post": [{"type": "relu", "name": "relu_out"}]},
                {"type": "relu"}, {"type": "dropout", "p": 0.1},
                {"type": "globalavgpool", "name": "avgpool"}, {"type": "flatten"}],
              "head": {"out": 10, "name": "fc"}}

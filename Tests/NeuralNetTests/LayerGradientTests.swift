@@ -209,33 +209,61 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         #expect(dropout.forward(x, mode: .training) == first)
     }
 
-    @Test func residualWithIdentityShortcut() {
+    /// A CIFAR ResNet basic block without downsampling: conv-BN-ReLU-conv-BN, identity
+    /// shortcut, ReLU after the sum.
+    @Test func residualBasicBlockWithIdentityShortcut() {
         var rng = RandomState(seed: 10)
-        let block = Residual(body: Sequential([
-            ("conv1", Conv2d(inChannels: 3, outChannels: 3, kernel: 3, padding: 1, bias: false)),
-            ("bn1", BatchNorm2d(channels: 3)),
-        ]), shortcut: nil)
-        randomizeParameters(block, &rng)
-        #expect(block.namedParameters.map(\.0) == ["conv1.weight", "bn1.weight", "bn1.bias"])
-        #expect(gradientDisagreements(of: block, at: randomTensor([2, 3, 5, 5], &rng), mode: .training) == [])
-    }
-
-    @Test func residualWithProjectionShortcut() throws {
-        var rng = RandomState(seed: 11)
         let block = Residual(
-            body: Sequential([
-                ("conv1", Conv2d(inChannels: 2, outChannels: 4, kernel: 3, stride: 2, padding: 1, bias: false)),
-                ("bn1", BatchNorm2d(channels: 4)),
-            ]),
-            shortcut: Sequential([Conv2d(inChannels: 2, outChannels: 4, kernel: 1, stride: 2, bias: false),
-                                  BatchNorm2d(channels: 4)]))
+            body: [("conv1", Conv2d(inChannels: 3, outChannels: 3, kernel: 3, padding: 1, bias: false)),
+                   ("bn1", BatchNorm2d(channels: 3)), ("relu", ReLU()),
+                   ("conv2", Conv2d(inChannels: 3, outChannels: 3, kernel: 3, padding: 1, bias: false)),
+                   ("bn2", BatchNorm2d(channels: 3))],
+            post: [("relu_out", ReLU())])
         randomizeParameters(block, &rng)
         #expect(block.namedParameters.map(\.0)
-                == ["conv1.weight", "bn1.weight", "bn1.bias", "shortcut.0.weight", "shortcut.1.weight", "shortcut.1.bias"])
+                == ["conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "bn2.weight", "bn2.bias"])
+        #expect(gradientDisagreements(of: block, at: randomTensor([2, 3, 5, 5], &rng), mode: .training,
+                                      steps: [1e-2, 3e-3, 1e-3], parameterSteps: [1e-3, 3e-4]) == [])
+    }
+
+    /// A ResNet block that halves the plane and doubles the channels: its `downsample`
+    /// shortcut (1×1 conv, stride 2, + BN) carries the input to the sum.
+    @Test func residualBlockWithDownsamplingShortcut() throws {
+        var rng = RandomState(seed: 11)
+        let block = Residual(
+            body: [("conv1", Conv2d(inChannels: 2, outChannels: 4, kernel: 3, stride: 2, padding: 1, bias: false)),
+                   ("bn1", BatchNorm2d(channels: 4))],
+            shortcut: ("downsample", Sequential([Conv2d(inChannels: 2, outChannels: 4, kernel: 1, stride: 2, bias: false),
+                                                 BatchNorm2d(channels: 4)])),
+            post: [("relu_out", ReLU())])
+        randomizeParameters(block, &rng)
+        #expect(block.namedParameters.map(\.0)
+                == ["conv1.weight", "bn1.weight", "bn1.bias", "downsample.0.weight", "downsample.1.weight",
+                    "downsample.1.bias"])
         #expect(block.namedBuffers.map(\.0)
-                == ["bn1.running_mean", "bn1.running_var", "shortcut.1.running_mean", "shortcut.1.running_var"])
+                == ["bn1.running_mean", "bn1.running_var", "downsample.1.running_mean", "downsample.1.running_var"])
         #expect(try block.outputShape(for: [2, 6, 6]) == [4, 3, 3])
-        #expect(gradientDisagreements(of: block, at: randomTensor([2, 2, 6, 6], &rng), mode: .training) == [])
+        #expect(gradientDisagreements(of: block, at: randomTensor([2, 2, 6, 6], &rng), mode: .training,
+                                      steps: [1e-2, 3e-3, 1e-3], parameterSteps: [1e-3, 3e-4]) == [])
+    }
+
+    /// A pre-activation WRN block where the shape changes: BN-ReLU shared by the body and the
+    /// 1×1 `convShortcut`, whose input gradients meet inside the shared pre-activation.
+    @Test func preActivationWRNBlock() throws {
+        var rng = RandomState(seed: 14)
+        let block = Residual(
+            pre: [("bn1", BatchNorm2d(channels: 2)), ("relu1", ReLU())],
+            body: [("conv1", Conv2d(inChannels: 2, outChannels: 4, kernel: 3, stride: 2, padding: 1, bias: false)),
+                   ("bn2", BatchNorm2d(channels: 4)), ("relu2", ReLU()),
+                   ("conv2", Conv2d(inChannels: 4, outChannels: 4, kernel: 3, padding: 1, bias: false))],
+            shortcut: ("convShortcut", Conv2d(inChannels: 2, outChannels: 4, kernel: 1, stride: 2, bias: false)))
+        randomizeParameters(block, &rng)
+        #expect(block.namedParameters.map(\.0)
+                == ["bn1.weight", "bn1.bias", "conv1.weight", "bn2.weight", "bn2.bias", "conv2.weight",
+                    "convShortcut.weight"])
+        #expect(try block.outputShape(for: [2, 6, 6]) == [4, 3, 3])
+        #expect(gradientDisagreements(of: block, at: randomTensor([3, 2, 6, 6], &rng), mode: .training,
+                                      steps: [1e-2, 3e-3, 1e-3], parameterSteps: [1e-3, 3e-4]) == [])
     }
 
     /// conv-BN-ReLU-pool twice, global pool, linear, softmax cross-entropy: the whole chain.

@@ -5,7 +5,7 @@ How reference.json was made (from the repository root):
     /tmp/kd-torch/bin/python Tests/NeuralNetTests/Fixtures/make_reference.py \
         > Tests/NeuralNetTests/Fixtures/reference.json
 
-with the PyTorch that ../shared/anchors/setup-torch.sh installs (CPU; the version is recorded in
+with the PyTorch that Benchmarks/setup-torch.sh installs (CPU; the version is recorded in
 the file). Every input and weight is drawn in float32 from torch.manual_seed(2024), so Swift reads
 exactly the same values; the arithmetic then runs in float64, so the stored results are exact
 to float32 precision and the Swift test can hold its float32 engine to them at 1e-4 relative.

@@ -1,0 +1,122 @@
+/// The one traversal of a network: every layer under a root, each reached once through
+/// `children`, with its dotted state_dict path. Names, initialization order, checkpoints,
+/// dropout reseeding, summaries, profiles and taps all come from here, so a container that
+/// lists its children is covered by all of them at once.
+/// Cost: one visit per layer; the paths are built as strings.
+extension Layer {
+    /// This layer (path "") and every layer below it, parents before children, children in
+    /// their order.
+    public func walk() -> [(path: String, layer: any Layer)] {
+        var out: [(path: String, layer: any Layer)] = []
+        func visit(_ layer: any Layer, _ path: String) {
+            out.append((path, layer))
+            for (name, child) in layer.children { visit(child, LayerTree.join(path, name)) }
+        }
+        visit(self, "")
+        return out
+    }
+
+    /// Trainable arrays of the whole tree under their state_dict keys (`layer1.0.conv1.weight`).
+    public var namedParameters: [(String, Parameter)] {
+        walk().flatMap { path, layer in layer.ownParameters.map { (LayerTree.join(path, $0.0), $0.1) } }
+    }
+
+    /// Non-trainable state of the whole tree (`layer1.0.bn1.running_mean`).
+    public var namedBuffers: [(String, Parameter)] {
+        walk().flatMap { path, layer in layer.ownBuffers.map { (LayerTree.join(path, $0.0), $0.1) } }
+    }
+
+    /// The layers that compute by themselves (no children), with their paths.
+    public var leaves: [(path: String, layer: any Layer)] {
+        walk().filter { $0.layer.children.isEmpty }
+    }
+}
+
+public enum LayerTree {
+    /// "layer1" + "0" → "layer1.0"; an empty prefix adds no dot.
+    public static func join(_ prefix: String, _ name: String) -> String {
+        prefix.isEmpty ? name : prefix + "." + name
+    }
+}
+
+/// A layer that calls into its children and lets its network's `LayerHooks` see each call.
+public protocol LayerContainer: Layer {
+    var hooks: LayerHooks? { get set }
+}
+
+/// What a network's containers do around each call into a child: record the outputs of the
+/// tapped layers, add in the gradients given for those outputs before the layer's backward,
+/// and time the leaves when profiling. A `Model` owns one and hands it to all its containers;
+/// without taps or profiling a call costs one dictionary look-up.
+public final class LayerHooks {
+    /// Tap names of each layer whose output the current forward records.
+    var recording: [ObjectIdentifier: [String]] = [:]
+    /// The recorded outputs, by tap name.
+    var recorded: [String: Tensor] = [:]
+    /// Gradients to add to the output gradient of these layers in the current backward.
+    var injecting: [ObjectIdentifier: Tensor] = [:]
+    /// Set while profiling: receives the time of every leaf call.
+    var timer: LayerTimer?
+
+    public init() {}
+
+    func forward(_ layer: any Layer, _ x: Tensor, mode: Mode) -> Tensor {
+        let y = timer?.measure(layer, forward: true) { layer.forward(x, mode: mode) } ?? layer.forward(x, mode: mode)
+        if !recording.isEmpty, let names = recording[ObjectIdentifier(layer)] {
+            for name in names { recorded[name] = y }
+        }
+        return y
+    }
+
+    func backward(_ layer: any Layer, _ dy: Tensor) -> Tensor {
+        var dy = dy
+        if !injecting.isEmpty, let extra = injecting[ObjectIdentifier(layer)] { accumulate(extra, into: &dy) }
+        return timer?.measure(layer, forward: false) { layer.backward(dy) } ?? layer.backward(dy)
+    }
+}
+
+/// dy += extra, element by element (same count): two paths meeting, forward or backward.
+func accumulate(_ extra: Tensor, into dy: inout Tensor) {
+    precondition(extra.count == dy.count, "adding \(extra.shape) into \(dy.shape)")
+    dy.data.withUnsafeMutableBufferPointer { d in
+        extra.data.withUnsafeBufferPointer { e in
+            ComputeThreads.parallelFor(d.count, grain: 1 << 15) { range in
+                addVectors(d.baseAddress! + range.lowerBound, e.baseAddress! + range.lowerBound,
+                           d.baseAddress! + range.lowerBound, range.count)
+            }
+        }
+    }
+}
+
+/// Time spent in each leaf layer, forward and backward, accumulated over calls (profiles).
+final class LayerTimer {
+    private let clock = ContinuousClock()
+    private(set) var forward: [ObjectIdentifier: Duration] = [:]
+    private(set) var backward: [ObjectIdentifier: Duration] = [:]
+    private let leaves: Set<ObjectIdentifier>
+    var counting = true
+
+    init(leaves: [any Layer]) { self.leaves = Set(leaves.map { ObjectIdentifier($0) }) }
+
+    func measure(_ layer: any Layer, forward isForward: Bool, _ body: () -> Tensor) -> Tensor {
+        let id = ObjectIdentifier(layer)
+        guard counting, leaves.contains(id) else { return body() }
+        let start = clock.now
+        let y = body()
+        let spent = clock.now - start
+        if isForward { forward[id, default: .zero] += spent } else { backward[id, default: .zero] += spent }
+        return y
+    }
+}
+
+extension Optional where Wrapped == LayerHooks {
+    /// `layer.forward`, seen by the hooks when there are any.
+    func forward(_ layer: any Layer, _ x: Tensor, mode: Mode) -> Tensor {
+        self?.forward(layer, x, mode: mode) ?? layer.forward(x, mode: mode)
+    }
+
+    /// `layer.backward`, seen by the hooks when there are any.
+    func backward(_ layer: any Layer, _ dy: Tensor) -> Tensor {
+        self?.backward(layer, dy) ?? layer.backward(dy)
+    }
+}
