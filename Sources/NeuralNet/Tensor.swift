@@ -45,3 +45,19 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// self += other, element by element (the same count): two paths meeting, forward or
+    /// backward, or gradients summed. Cost: one pass, split over the workers.
+    public mutating func add(_ other: Tensor) {
+        precondition(other.count == count, "Tensor.add: \(other.shape) into \(shape)")
+        data.withUnsafeMutableBufferPointer { d in
+            other.data.withUnsafeBufferPointer { e in
+                ComputeThreads.parallelFor(d.count, grain: 1 << 15) { range in
+                    addVectors(d.baseAddress! + range.lowerBound, e.baseAddress! + range.lowerBound,
+                               d.baseAddress! + range.lowerBound, range.count)
+                }
+            }
+        }
+    }
+}

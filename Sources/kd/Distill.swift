@@ -1,30 +1,53 @@
 import ArgumentParser
 import Distillation
 import Foundation
+import KDCore
 import NeuralNet
 
 struct Distill: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a student to regress one chunk of stored dense features (MSE), resumably.",
+        abstract: "Train a student from what teachers stored (kd extract), resumably; the teachers never run.",
         discussion: """
-            The student learns chunk K of N of the features in FEATURES.h5 (the dense vector cut \
-            into N contiguous equal parts); the teacher is never run. With --augment the targets \
-            come from the file's augmented views (kd extract --views). Same run folder, \
-            checkpoint, resume and metrics.csv contract as kd train; the student's model.h5 \
-            records which slice of the root teacher's feature vector it stands for.
+            --method chunk (the default; Teacher-Class students): the student regresses chunk K of \
+            N of the dense features in FEATURES.h5 (MSE; the dense vector cut into N contiguous \
+            equal parts); its model.h5 records which slice of the root teacher's feature vector \
+            it stands for.
+
+            --method kd (Hinton KD; TAKD is a chain of these; DGKD gives several teachers): the \
+            student, a classifier, minimizes (1 − α)·CE(labels) + α·Σ T²·KL(softmax(t/T) ‖ \
+            softmax(s/T)) over the stored logits t of each --targets file. With --drop K, each \
+            step leaves out K of the teachers' terms, drawn from the run's seeded generator \
+            (DGKD's stochastic teaching; the teacher may be dropped too).
+
+            With --augment the student sees the files' stored views (kd extract --views), each \
+            term reading its targets for the very view shown. metrics.csv has a train and a test \
+            column per loss term. Same run folder, checkpoint, resume and metrics.csv contract \
+            as kd train.
             """)
 
-    @Option(help: "Student architecture: a preset (s1, s2, s4, s8) or a JSON file; its output must be as wide as the chunk.")
+    @Option(help: "chunk (feature-chunk regression) or kd (logit distillation).")
+    var method: String = "chunk"
+
+    @Option(help: "Student architecture: a preset or a JSON file. chunk: its output as wide as the chunk; kd: a classifier.")
     var arch: String
 
-    @Option(help: "Data store made by kd decode (the one the features were extracted from).")
+    @Option(help: "Data store made by kd decode (the one the targets were extracted from).")
     var data: String
 
-    @Option(help: "Feature file made by kd extract.")
-    var targets: String
+    @Option(parsing: .singleValue, help: "Feature file made by kd extract; kd takes several (repeat the option): the teacher and its assistants.")
+    var targets: [String] = []
 
-    @Option(help: "Chunk K of N of the features, e.g. 2/4.")
-    var chunk: String
+    @Option(help: "chunk: chunk K of N of the features, e.g. 2/4.")
+    var chunk: String?
+
+    @Option(help: "kd: the softmax temperature T (default 4).")
+    var temperature: Double?
+
+    @Option(help: "kd: weight α of the distillation terms; cross-entropy gets 1 − α (default 0.9).")
+    var alpha: Double?
+
+    @Option(help: "kd: teachers' terms left out of each step, less than the number of --targets (default 0).")
+    var drop: Int?
 
     @Option(help: "Run folder (created if missing).")
     var out: String
@@ -33,11 +56,35 @@ struct Distill: ParsableCommand {
 
     func run() throws {
         try runStage("distill") {
-            let job = try StudentDistillation.prepare(architecture: try ArchitectureCatalog.resolve(arch), dataPath: data,
-                                                      targetsPath: targets, chunk: try ChunkSpec(parsing: chunk),
-                                                      runPath: out, recipe: try recipe.resolve())
-            try recipe.run(job) { last in
-                String(format: ", train MSE %.5g", last.trainLoss) + (last.testLoss.map { String(format: ", test MSE %.5g", $0) } ?? "")
+            let architecture = try ArchitectureCatalog.resolve(arch)
+            switch method {
+            case "chunk":
+                guard let chunk else { throw StageError.usage("--method chunk needs --chunk K/N") }
+                guard targets.count == 1 else {
+                    throw StageError.usage("--method chunk takes one --targets file, got \(targets.count)")
+                }
+                guard temperature == nil, alpha == nil, drop == nil else {
+                    throw StageError.usage("--temperature, --alpha and --drop belong to --method kd")
+                }
+                let job = try StudentDistillation.chunk(architecture: architecture, dataPath: data, targetsPath: targets[0],
+                                                        chunk: try ChunkSpec(parsing: chunk), runPath: out,
+                                                        recipe: try recipe.resolve())
+                try recipe.run(job) { last in
+                    String(format: ", train MSE %.5g", last.trainLoss)
+                        + (last.testLoss.map { String(format: ", test MSE %.5g", $0) } ?? "")
+                }
+            case "kd":
+                guard chunk == nil else { throw StageError.usage("--chunk belongs to --method chunk") }
+                let defaults = StudentDistillation.LogitSettings()
+                let settings = StudentDistillation.LogitSettings(temperature: temperature ?? defaults.temperature,
+                                                                 alpha: alpha ?? defaults.alpha, drop: drop ?? defaults.drop)
+                let job = try StudentDistillation.logits(architecture: architecture, dataPath: data, targetsPaths: targets,
+                                                         settings: settings, runPath: out, recipe: try recipe.resolve())
+                try recipe.run(job) { last in
+                    last.testAccuracy.map { String(format: ", test accuracy %.2f%%", 100 * $0) } ?? ""
+                }
+            default:
+                throw StageError.usage("--method must be chunk or kd, got \"\(method)\"")
             }
         }
     }

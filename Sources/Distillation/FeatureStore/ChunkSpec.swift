@@ -1,3 +1,4 @@
+import HDF5
 import KDCore
 
 /// Which part of a feature vector a student learns: chunk `index` (1-based) of `count`
@@ -60,4 +61,28 @@ public struct FeatureSlice: Equatable, Sendable, CustomStringConvertible {
 
     static let rootAttribute = "root_sha256"
     static let rangeAttribute = "root_range"
+}
+
+extension FeatureSlice {
+    /// What a feature file's (or model file's) features stand for: its recorded root slice, or —
+    /// for features of a model that is itself the root (the teacher) — all `width` columns of
+    /// the model the file was extracted from.
+    static func read(from file: H5File, width: Int) throws -> FeatureSlice {
+        if let root = try file.stringAttribute(rootAttribute), let range = try file.intArrayAttribute(rangeAttribute),
+           range.count == 2 {
+            guard range[1] - range[0] == width else {
+                throw StageError.badData("\(file.path): root_range \(range) does not match its \(width)-d features")
+            }
+            return FeatureSlice(rootSHA256: root, range: range[0] ..< range[1])
+        }
+        guard let model = try file.stringAttribute("model_sha256") else {
+            throw StageError.badData("\(file.path) names neither its root slice nor the model_sha256 it was extracted from")
+        }
+        return FeatureSlice(rootSHA256: model, range: 0 ..< width)
+    }
+
+    func write(to file: H5File) throws {
+        try file.setAttribute(Self.rootAttribute, rootSHA256)
+        try file.setAttribute(Self.rangeAttribute, [range.lowerBound, range.upperBound])
+    }
 }

@@ -109,7 +109,7 @@ public struct EnsembleAssembly {
         }
 
         let memberDigests = try studentPaths.map { try FileDigest.sha256(path: $0) }
-        let objective = ClassificationObjective(
+        let objective = Objective.classification(
             classes: store.classes, augment: recipe.augment,
             settings: ["members_sha256": memberDigests.joined(separator: ","), "head_sha256": rootSHA,
                        "finetune": finetuneStudents ? "all" : "head"])

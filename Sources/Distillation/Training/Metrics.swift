@@ -1,8 +1,9 @@
 import Foundation
 
-/// One row of a run's `metrics.csv`: what an epoch did. Losses are the objective's (cross-entropy
-/// for a classifier, MSE for a student); accuracies are fractions in [0, 1]; a value that was not
-/// measured (no validation split, a regression) is left empty.
+/// One row of a run's `metrics.csv`: what an epoch did. Losses are the objective's (the weighted
+/// sum of its terms: cross-entropy for a classifier, MSE for a student, …), then each term's own
+/// mean, train and test; accuracies are fractions in [0, 1]; a value that was not measured (no
+/// validation split, a regression, a term left out of every step) is left empty.
 public struct EpochMetrics: Sendable {
     public var epoch: Int
     public var trainLoss: Double
@@ -14,6 +15,10 @@ public struct EpochMetrics: Sendable {
     public var learningRate: Double
     public var imagesPerSecond: Double
     public var seconds: Double
+    /// Each loss term's mean over the epoch's steps it took part in, in the objective's order.
+    public var trainTerms: [Double?] = []
+    /// Each loss term's mean over the test split.
+    public var testTerms: [Double?] = []
 
     public init(epoch: Int, trainLoss: Double, trainAccuracy: Double? = nil, learningRate: Double,
                 imagesPerSecond: Double, seconds: Double) {
@@ -28,21 +33,31 @@ public struct EpochMetrics: Sendable {
     public static let header = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,"
         + "learning_rate,images_per_second,seconds"
 
+    /// The header with a train and a test column per loss term (`train_ce,test_ce,train_kd/resnet26,…`)
+    /// when there is more than one.
+    public static func header(terms: [String]) -> String {
+        terms.count < 2 ? header : header + terms.map { ",train_\($0),test_\($0)" }.joined()
+    }
+
     public var csvRow: String {
         func opt(_ v: Double?) -> String { v.map { String(format: "%.6f", $0) } ?? "" }
         return "\(epoch),\(String(format: "%.6f", trainLoss)),\(opt(trainAccuracy)),\(opt(validationLoss)),"
             + "\(opt(validationAccuracy)),\(opt(testLoss)),\(opt(testAccuracy)),\(String(format: "%.8g", learningRate)),\(String(format: "%.1f", imagesPerSecond)),"
             + String(format: "%.2f", seconds)
+            + (trainTerms.count < 2 ? "" : zip(trainTerms, testTerms).map { ",\(opt($0)),\(opt($1))" }.joined())
     }
 
     /// Parses a row written by `csvRow`; nil when it is not one.
     public init?(csvRow row: String) {
         let f = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard f.count == 10, let epoch = Int(f[0]), let loss = Double(f[1]), let lr = Double(f[7]),
+        guard f.count >= 10, f.count % 2 == 0, let epoch = Int(f[0]), let loss = Double(f[1]), let lr = Double(f[7]),
               let speed = Double(f[8]), let seconds = Double(f[9]) else { return nil }
         self.init(epoch: epoch, trainLoss: loss, trainAccuracy: Double(f[2]), learningRate: lr,
                   imagesPerSecond: speed, seconds: seconds)
         (validationLoss, validationAccuracy, testLoss, testAccuracy) = (Double(f[3]), Double(f[4]), Double(f[5]), Double(f[6]))
+        let terms = f.dropFirst(10)
+        trainTerms = stride(from: terms.startIndex, to: terms.endIndex, by: 2).map { Double(f[$0]) }
+        testTerms = stride(from: terms.startIndex + 1, to: terms.endIndex, by: 2).map { Double(f[$0]) }
     }
 
     /// The epoch number of a CSV row, nil for the header or a broken line.
@@ -56,10 +71,12 @@ public struct EpochMetrics: Sendable {
 /// resumed epoch's row is restored from its checkpoint if it never reached the file.
 struct MetricsFile {
     let path: String
+    let header: String
     private(set) var rows: [String] = []
 
-    init(path: String, resumingAt epoch: Int, checkpointRow: String?) {
+    init(path: String, header: String, resumingAt epoch: Int, checkpointRow: String?) {
         self.path = path
+        self.header = header
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         var kept: [Int: String] = [:]
         for line in text.split(separator: "\n") {
@@ -71,6 +88,6 @@ struct MetricsFile {
 
     mutating func append(_ row: String) throws {
         rows.append(row)
-        try RunDirectory.writeAtomically(([EpochMetrics.header] + rows).joined(separator: "\n") + "\n", to: path)
+        try RunDirectory.writeAtomically(([header] + rows).joined(separator: "\n") + "\n", to: path)
     }
 }

@@ -2,23 +2,139 @@ import Datasets
 import KDCore
 import NeuralNet
 
-/// `kd distill`: a student trained to regress chunk K of N of the dense features in a feature
-/// file (the Teacher-Class network's students; in a hierarchy, the features of the level
-/// above). The student's output must be as wide as the chunk; its input follows the store.
+/// `kd distill`: a student trained from what a teacher stored (`kd extract`), the teacher never
+/// run. Two methods:
+/// - `chunk` (the Teacher-Class network's students; in a hierarchy, the level above's
+///   features): the student regresses chunk K of N of the dense features (`mse`); its output
+///   must be as wide as the chunk.
+/// - `kd` (Hinton KD, TAKD, and DGKD with several teachers): a classifier trained on
+///   (1 − α)·`ce` + α·Σ `kd/<teacher>` over the teachers' stored logits at temperature T,
+///   `drop` of the teachers' terms left out of each step (DGKD's stochastic teaching).
+/// With augmentation the student sees the stored views (`kd extract --views`), each term
+/// reading its targets for the view shown. The student's input and classes follow the store.
 public enum StudentDistillation {
-    public static func prepare(architecture: Architecture, dataPath: String, targetsPath: String,
-                               chunk: ChunkSpec, runPath: String, recipe: Recipe) throws -> TrainingRun {
+    /// Chunk regression: the student stands for chunk `chunk` of the features in `targetsPath`.
+    public static func chunk(architecture: Architecture, dataPath: String, targetsPath: String,
+                             chunk: ChunkSpec, runPath: String, recipe: Recipe) throws -> TrainingRun {
         let store = try DataStore(path: dataPath)
         let adapted = architecture.with(input: store.imageShape)
         try TeacherTraining.checkTakes(adapted, store)
-        let objective = try RegressionObjective(targetsPath: targetsPath, chunk: chunk, store: store, augment: recipe.augment)
+        let targets = try TargetsFile(path: targetsPath, store: store)
+        let term = try FeatureRegressionTerm(chunkOf: targets, chunk: chunk, store: store, views: recipe.augment)
         let outputs = try Model(adapted).outputWidth
-        guard outputs == objective.width else {
+        guard outputs == term.width else {
             throw StageError.badData("architecture \(adapted.name) outputs \(outputs) values, but chunk \(chunk) of "
-                                     + "\(targetsPath) is \(objective.width) wide; choose a student whose output "
+                                     + "\(targetsPath) is \(term.width) wide; choose a student whose output "
                                      + "matches (s1: 512, s2: 256, s4: 128, s8: 64) or another --chunk")
         }
+        let width = try targets.features.split("train").featureWidth
+        let columns = try chunk.columns(of: width, in: targetsPath)
+        let slice = try FeatureSlice.read(from: targets.features.file, width: width).chunk(chunk)
+        let objective = Objective(
+            terms: [.init(term)], classifies: false, augmentation: try augmentation(recipe, [targets]),
+            settings: ["targets_sha256": targets.sha256, "chunk": chunk.description]) { file in
+                try file.setAttribute("targets", targetsPath)
+                try file.setAttribute("targets_sha256", targets.sha256)
+                try file.setAttribute("chunk", chunk.description)
+                try file.setAttribute("feature_columns", [columns.lowerBound, columns.upperBound])
+                try slice.write(to: file)
+            }
         return TrainingRun(stage: "distill", architecture: adapted, store: store, runPath: runPath,
                            recipe: recipe, objective: objective)
+    }
+
+    /// The settings of logit distillation, checked by `logits`.
+    public struct LogitSettings: Sendable {
+        public var temperature: Double = 4
+        /// Weight of the distillation terms; cross-entropy gets 1 − α.
+        public var alpha: Double = 0.9
+        /// Teachers' terms left out of each step.
+        public var drop: Int = 0
+
+        public init(temperature: Double = 4, alpha: Double = 0.9, drop: Int = 0) {
+            self.temperature = temperature
+            self.alpha = alpha
+            self.drop = drop
+        }
+    }
+
+    /// Logit distillation from the stored logits of one or more teachers (`targetsPaths`).
+    /// Refuses, before any work: settings out of range (64), a targets file made from another
+    /// store, without logits, or whose classes differ from the student's (65), views that differ
+    /// between the teachers when augmenting (65).
+    public static func logits(architecture: Architecture, dataPath: String, targetsPaths: [String],
+                              settings: LogitSettings, runPath: String, recipe: Recipe) throws -> TrainingRun {
+        guard settings.temperature.isFinite, settings.temperature > 0 else {
+            throw StageError.usage("--temperature must be a positive number, got \(settings.temperature)")
+        }
+        guard settings.alpha.isFinite, (0...1).contains(settings.alpha) else {
+            throw StageError.usage("--alpha must be in [0, 1], got \(settings.alpha)")
+        }
+        guard !targetsPaths.isEmpty else { throw StageError.usage("give at least one --targets file") }
+        guard settings.drop >= 0, settings.drop < targetsPaths.count else {
+            throw StageError.usage("--drop must be at least 0 and less than the number of --targets "
+                                   + "(\(targetsPaths.count)), got \(settings.drop)")
+        }
+        let store = try DataStore(path: dataPath)
+        guard architecture.head != nil else {
+            throw StageError.usage("architecture \(architecture.name) has no classifier head; --method kd needs one")
+        }
+        let adapted = try architecture.with(input: store.imageShape).with(classes: store.classes.count)
+        try TeacherTraining.checkTakes(adapted, store)
+        let files = try targetsPaths.map { try TargetsFile(path: $0, store: store) }
+        let names = termNames(files)
+        let alpha = Float(settings.alpha)
+        var terms: [Objective.WeightedTerm] = []
+        if alpha < 1 { terms.append(.init(CrossEntropyTerm(), weight: 1 - alpha)) }
+        for (file, name) in zip(files, names) {
+            let rows = try file.rows(.logits, store: store, views: recipe.augment)
+            guard rows.width == store.classes.count else {
+                throw StageError.badData("\(file.path) stores \(rows.width) logits per image, but the student classifies "
+                                         + "the \(store.classes.count) classes of \(store.path)")
+            }
+            terms.append(.init(LogitDistillationTerm(name: name, temperature: Float(settings.temperature), targets: rows),
+                               weight: alpha, droppable: true))
+        }
+        var objectiveSettings = ["method": "kd", "temperature": String(settings.temperature),
+                                 "alpha": String(settings.alpha), "drop": String(settings.drop)]
+        objectiveSettings["targets_sha256"] = files.map(\.sha256).joined(separator: ",")
+        let objective = Objective(
+            terms: terms, classifies: true, augmentation: try augmentation(recipe, files), dropPerStep: settings.drop,
+            settings: objectiveSettings) { file in
+                try file.setAttribute("classes", store.classes)
+                try file.setAttribute("method", "kd")
+                try file.setAttribute("targets", targetsPaths)
+                try file.setAttribute("targets_sha256", files.map(\.sha256))
+                try file.setAttribute("temperature", settings.temperature)
+                try file.setAttribute("alpha", settings.alpha)
+                try file.setAttribute("drop", settings.drop)
+            }
+        return TrainingRun(stage: "distill", architecture: adapted, store: store, runPath: runPath,
+                           recipe: recipe, objective: objective)
+    }
+
+    /// `kd/<teacher architecture>` per targets file, numbered where two share an architecture.
+    static func termNames(_ files: [TargetsFile]) -> [String] {
+        let archs = files.map { (try? $0.features.file.stringAttribute("model_arch")) .flatMap { $0 } ?? "teacher" }
+        return archs.enumerated().map { index, arch in
+            let same = archs.indices.filter { archs[$0] == arch }
+            return same.count == 1 ? "kd/\(arch)" : "kd/\(arch).\(same.firstIndex(of: index)! + 1)"
+        }
+    }
+
+    /// No augmentation, or the stored views — which every targets file must share, count and
+    /// crops, so each term reads its targets for the very view shown.
+    static func augmentation(_ recipe: Recipe, _ files: [TargetsFile]) throws -> Objective.Augmentation {
+        guard recipe.augment else { return .none }
+        let (count, crops) = try files[0].viewCrops()
+        for file in files.dropFirst() {
+            let other = try file.viewCrops()
+            guard other.count == count, other.crops == crops else {
+                throw StageError.badData("\(file.path) stores other views than \(files[0].path) "
+                                         + "(\(other.count) against \(count) per image, or other crops); extract every "
+                                         + "teacher with the same --views and --seed")
+            }
+        }
+        return .storedViews(count: count, crops: crops)
     }
 }

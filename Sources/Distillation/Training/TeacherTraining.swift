@@ -15,7 +15,7 @@ public enum TeacherTraining {
         let adapted = try architecture.with(input: store.imageShape).with(classes: store.classes.count)
         try checkTakes(adapted, store)
         return TrainingRun(stage: "train", architecture: adapted, store: store, runPath: runPath, recipe: recipe,
-                           objective: ClassificationObjective(classes: store.classes, augment: recipe.augment))
+                           objective: .classification(classes: store.classes, augment: recipe.augment))
     }
 
     /// Throws 65 unless the network can be built for the store's images.

@@ -8,7 +8,7 @@ import NeuralNet
 /// with the stage contract's guarantees: a checkpoint after every epoch, resume from the newest
 /// valid one after any failure with a final model bit-identical to an unbroken run (same thread
 /// count), refusal of changed settings, and a frozen `model.h5` with its input normalization and
-/// provenance at the end. What is optimized comes from the `TrainingObjective`.
+/// provenance at the end. What is optimized comes from the `Objective`: its loss terms.
 ///
 /// Why resume is exact: every random draw (holdout, epoch order, augmentation, dropout masks)
 /// comes from generators whose state the checkpoint stores, the learning rate is a pure
@@ -19,7 +19,7 @@ public struct TrainingRun {
     public var store: DataStore
     public var folder: RunDirectory
     public var recipe: Recipe
-    public var objective: any TrainingObjective
+    public var objective: Objective
     public var restart = false
     /// Checkpoints kept (the newest); older ones are removed after each epoch.
     public var keepCheckpoints = 2
@@ -36,7 +36,7 @@ public struct TrainingRun {
 
     /// `architecture` must already take the store's images.
     public init(stage: String, architecture: Architecture, store: DataStore, runPath: String,
-                recipe: Recipe, objective: any TrainingObjective) {
+                recipe: Recipe, objective: Objective) {
         self.stage = stage
         self.architecture = architecture
         self.store = store
@@ -90,7 +90,8 @@ public struct TrainingRun {
             checkpointRow = resumed.metricsRow
             Console.error("resuming \(folder.root) after epoch \(resumed.epoch) of \(recipe.epochs)\n")
         }
-        var metrics = MetricsFile(path: folder.metrics, resumingAt: startEpoch - 1, checkpointRow: checkpointRow)
+        var metrics = MetricsFile(path: folder.metrics, header: EpochMetrics.header(terms: objective.termNames),
+                                  resumingAt: startEpoch - 1, checkpointRow: checkpointRow)
 
         let schedule = recipe.learningRateSchedule(stepsPerEpoch: recipe.stepsPerEpoch(images: train.count))
         var last: EpochMetrics?
@@ -98,10 +99,13 @@ public struct TrainingRun {
             var row = try trainEpoch(epoch, model: model, optimizer: optimizer, schedule: schedule, rng: &rng,
                                      data: train, normalization: normalization)
             if let validation {
-                (row.validationLoss, row.validationAccuracy) = try objective.measure(model, on: validation, normalization: normalization)
+                (row.validationLoss, row.validationAccuracy, _) = try objective.measure(model, on: validation,
+                                                                                          normalization: normalization)
             }
             if let test {
-                (row.testLoss, row.testAccuracy) = try objective.measure(model, on: test, normalization: normalization)
+                let measured = try objective.measure(model, on: test, normalization: normalization)
+                (row.testLoss, row.testAccuracy) = (measured.loss, measured.accuracy)
+                row.testTerms = measured.terms.map { Optional($0) }
             }
             let rngState = rng.words
             try ModelFile.save(model, to: folder.checkpoint(epoch: epoch), kind: .checkpoint, optimizer: optimizer) { file in
@@ -123,7 +127,7 @@ public struct TrainingRun {
         let final = last
         try ModelFile.save(model, to: folder.model, kind: .model) { file in
             try normalization.write(to: file)
-            try objective.describe(model: file)
+            try objective.describe(file)
             try describeModel?(file)
             try file.setAttribute("data", store.path)
             try file.setAttribute("data_sha256", dataSHA)
@@ -211,18 +215,25 @@ public struct TrainingRun {
         return model.namedParameters.filter { $0.0.hasPrefix(name + ".") }
     }
 
-    /// Forward in training mode — of the head only, over an inference-mode trunk, when frozen.
-    private func trainingForward(_ model: Model, _ batch: Tensor) -> Tensor {
-        guard frozenTrunk, let head = model.head else { return model.forward(batch, mode: .training) }
-        return head.forward(model.trunk.forward(batch, mode: .inference), mode: .training)
+    /// The outputs the objective reads, from a training-mode forward — of the head only, over
+    /// an inference-mode trunk, when the trunk is frozen.
+    private func trainingOutputs(_ model: Model, _ batch: Tensor) -> [String: Tensor] {
+        guard frozenTrunk, let head = model.head else { return objective.outputs(of: model, batch, mode: .training) }
+        precondition(objective.taps.isEmpty, "a frozen trunk gives no taps to train")
+        return [Objective.output: head.forward(model.trunk.forward(batch, mode: .inference), mode: .training)]
     }
 
-    private func trainingBackward(_ model: Model, _ grad: Tensor) {
-        if frozenTrunk, let head = model.head { _ = head.backward(grad) } else { _ = model.backward(grad) }
+    /// Backward from the gradients of the outputs the objective read (zero for the output when
+    /// only taps were read).
+    private func trainingBackward(_ model: Model, batch: Int, _ gradients: [String: Tensor]) {
+        var taps = gradients
+        let output = taps.removeValue(forKey: Objective.output) ?? Tensor(shape: [batch, model.outputWidth])
+        if frozenTrunk, let head = model.head { _ = head.backward(output) } else { _ = model.backward(output, taps: taps) }
     }
 
     /// One pass over the training images in an order drawn from `rng`, each step at its rate of
-    /// `schedule`. The metrics carry the rate of the epoch's last step.
+    /// `schedule`. The metrics carry the rate of the epoch's last step, the mean loss and the
+    /// mean of each term over the steps it took part in.
     private func trainEpoch(_ epoch: Int, model: Model, optimizer: any Optimizer, schedule: LearningRateSchedule,
                             rng: inout RandomState, data: ImageSet,
                             normalization: InputNormalization) throws -> EpochMetrics {
@@ -235,12 +246,14 @@ public struct TrainingRun {
         let progress = ProgressLine()
         var batch = Tensor(shape: [0])
         var lossSum = 0.0, correct = 0, seen = 0
+        var termSums = [Double](repeating: 0, count: objective.terms.count), termSeen = termSums
         for step in 0..<steps {
             let rows = order[step * batchSize..<min((step + 1) * batchSize, used)]
-            let (crops, views) = try objective.augmentation(rows: rows, set: data, rng: &rng)
-            data.fill(&batch, indices: rows, normalization: normalization, augmentations: crops)
-            let outputs = trainingForward(model, batch)
-            let (loss, grad) = try objective.loss(outputs: outputs, set: data, rows: rows, views: views)
+            let plan = objective.plan(rows: rows, set: data, rng: &rng)
+            data.fill(&batch, indices: rows, normalization: normalization, augmentations: plan.crops)
+            let outputs = trainingOutputs(model, batch)
+            let (loss, values, gradients) = try objective.evaluate(outputs, batch: BatchRows(set: data, rows: rows, views: plan.views),
+                                                                   active: plan.active)
             guard loss.isFinite else {
                 let good = epoch > 1 ? "the last good checkpoint is \(folder.checkpoint(epoch: epoch - 1))"
                                      : "no checkpoint was written yet"
@@ -250,24 +263,35 @@ public struct TrainingRun {
             }
             optimizer.zeroGrad()
             optimizer.learningRate = schedule.rate(at: (epoch - 1) * steps + step)
-            trainingBackward(model, grad)
+            trainingBackward(model, batch: rows.count, gradients)
             optimizer.step()
             lossSum += Double(loss) * Double(rows.count)
-            if objective.classifies { correct += objective.countCorrect(outputs, set: data, rows: rows) }
+            for (i, value) in values.enumerated() {
+                guard let value else { continue }
+                termSums[i] += Double(value) * Double(rows.count)
+                termSeen[i] += Double(rows.count)
+            }
+            if objective.classifies { correct += objective.countCorrect(outputs[Objective.output]!, set: data, rows: rows) }
             seen += rows.count
             let elapsed = Date().timeIntervalSince(started)
             let accuracy = objective.classifies ? String(format: "  acc %.1f%%", 100 * Double(correct) / Double(seen)) : ""
-            progress.update(String(format: "epoch %d/%d  step %d/%d  %.0f img/s  loss %.4f%@  ETA %@",
+            let terms = objective.terms.count < 2 ? "" : " (" + objective.termNames.indices.map {
+                String(format: "%@ %.4f", objective.termNames[$0], termSums[$0] / max(termSeen[$0], 1))
+            }.joined(separator: ", ") + ")"
+            progress.update(String(format: "epoch %d/%d  step %d/%d  %.0f img/s  loss %.4f%@%@  ETA %@",
                                    epoch, recipe.epochs, step + 1, steps, Double(seen) / elapsed,
-                                   lossSum / Double(seen), accuracy,
+                                   lossSum / Double(seen), terms, accuracy,
                                    ProgressLine.clock(elapsed / Double(step + 1) * Double(steps - step - 1))))
         }
         progress.clear()
         let seconds = Date().timeIntervalSince(started)
-        return EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
-                            trainAccuracy: objective.classifies ? Double(correct) / Double(max(seen, 1)) : nil,
-                            learningRate: optimizer.learningRate,
-                            imagesPerSecond: Double(seen) / seconds, seconds: seconds)
+        var metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
+                                   trainAccuracy: objective.classifies ? Double(correct) / Double(max(seen, 1)) : nil,
+                                   learningRate: optimizer.learningRate,
+                                   imagesPerSecond: Double(seen) / seconds, seconds: seconds)
+        metrics.trainTerms = zip(termSums, termSeen).map { $1 > 0 ? $0 / $1 : nil }
+        metrics.testTerms = termSums.map { _ in nil }
+        return metrics
     }
 
     private func describe(_ m: EpochMetrics) -> String {

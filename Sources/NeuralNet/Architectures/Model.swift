@@ -136,7 +136,7 @@ public final class Model: LayerContainer {
     public func backward(_ dy: Tensor, taps gradients: [String: Tensor]) -> Tensor {
         hooks?.injecting = Dictionary(gradients.map { (ObjectIdentifier(tapLayer($0.key)), $0.value) }) { a, b in
             var sum = a
-            accumulate(b, into: &sum)
+            sum.add(b)
             return sum
         }
         defer { hooks?.injecting = [:] }

@@ -55,7 +55,7 @@ public final class Concat: LayerContainer {
                                           with: dy.data[row * total + column ..< row * total + column + width])
             }
             let branchDx = hooks.backward(layer, part)
-            if dx == nil { dx = branchDx } else { accumulate(branchDx, into: &dx!) }
+            if dx == nil { dx = branchDx } else { dx!.add(branchDx) }
             column += width
         }
         return dx!

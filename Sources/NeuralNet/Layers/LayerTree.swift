@@ -70,21 +70,8 @@ public final class LayerHooks {
 
     func backward(_ layer: any Layer, _ dy: Tensor) -> Tensor {
         var dy = dy
-        if !injecting.isEmpty, let extra = injecting[ObjectIdentifier(layer)] { accumulate(extra, into: &dy) }
+        if !injecting.isEmpty, let extra = injecting[ObjectIdentifier(layer)] { dy.add(extra) }
         return timer?.measure(layer, forward: false) { layer.backward(dy) } ?? layer.backward(dy)
-    }
-}
-
-/// dy += extra, element by element (same count): two paths meeting, forward or backward.
-func accumulate(_ extra: Tensor, into dy: inout Tensor) {
-    precondition(extra.count == dy.count, "adding \(extra.shape) into \(dy.shape)")
-    dy.data.withUnsafeMutableBufferPointer { d in
-        extra.data.withUnsafeBufferPointer { e in
-            ComputeThreads.parallelFor(d.count, grain: 1 << 15) { range in
-                addVectors(d.baseAddress! + range.lowerBound, e.baseAddress! + range.lowerBound,
-                           d.baseAddress! + range.lowerBound, range.count)
-            }
-        }
     }
 }
 

@@ -50,7 +50,7 @@ public final class Residual: LayerContainer {
         var sum = chain(body, input)
         let skip = shortcut.map { hooks.forward($0.layer, input, mode: mode) } ?? input
         precondition(sum.shape == skip.shape, "\(label): body output \(sum.shape) but shortcut \(skip.shape)")
-        accumulate(skip, into: &sum)
+        sum.add(skip)
         return chain(post, sum)
     }
 
@@ -58,7 +58,7 @@ public final class Residual: LayerContainer {
         func chain(_ list: [Named], _ dy: Tensor) -> Tensor { list.reversed().reduce(dy) { hooks.backward($1.layer, $0) } }
         let dSum = chain(post, dy)
         var dInput = chain(body, dSum)
-        accumulate(shortcut.map { hooks.backward($0.layer, dSum) } ?? dSum, into: &dInput)
+        dInput.add(shortcut.map { hooks.backward($0.layer, dSum) } ?? dSum)
         return chain(pre, dInput)
     }
 }

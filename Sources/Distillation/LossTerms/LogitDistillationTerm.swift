@@ -1,0 +1,26 @@
+import KDCore
+import NeuralNet
+
+/// `kd/<teacher>`: Hinton's distillation term against a teacher's stored logits,
+/// T² · KL(softmax(t/T) ‖ softmax(s/T)), batch-mean (PyTorch: `F.kl_div(log_softmax(s/T),
+/// softmax(t/T), reduction="batchmean") * T²`). The teacher never runs: its logits for every
+/// image (and every stored view) come from a feature file (`kd extract`).
+/// Cost: the logits in memory (N × K floats per split, N × V × K for views); softmaxes per step.
+public struct LogitDistillationTerm: LossTerm {
+    public var name: String
+    public var inputs: [String] { [Objective.output] }
+    public let temperature: Float
+    let targets: StoredRows
+
+    init(name: String, temperature: Float, targets: StoredRows) {
+        self.name = name
+        self.temperature = temperature
+        self.targets = targets
+    }
+
+    public func evaluate(_ outputs: [String: Tensor], batch: BatchRows) -> (value: Float, gradients: [String: Tensor]) {
+        let (loss, grad) = distillationLoss(student: outputs[Objective.output]!, teacher: targets.rows(for: batch),
+                                            temperature: temperature)
+        return (loss, [Objective.output: grad])
+    }
+}

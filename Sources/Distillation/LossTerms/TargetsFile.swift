@@ -1,0 +1,79 @@
+import Datasets
+import KDCore
+
+/// A feature file (`kd extract`) opened as the source of a term's per-image targets, after
+/// the checks every such term needs: it was made from the data store being trained on (by
+/// SHA-256), and it has a row for every image of each split the store has.
+/// Cost: opening the file and hashing it and the store.
+struct TargetsFile {
+    let path: String
+    let features: FeatureStore
+    let sha256: String
+
+    init(path: String, store: DataStore) throws {
+        self.path = path
+        sha256 = try FileDigest.sha256(path: path)
+        features = try FeatureStore(path: path)
+        try features.checkMadeFrom(dataPath: store.path, sha256: try FileDigest.sha256(path: store.path))
+        for name in store.splitNames where features.splitNames.contains(name) {
+            let n = try store.split(name).count, stored = try features.split(name).count
+            guard stored == n else {
+                throw StageError.badData("\(path): /\(name) has \(stored) rows; expected one per image of \(store.path) "
+                                         + "/\(name) (\(n))")
+            }
+        }
+        guard features.splitNames.contains("train") else {
+            throw StageError.badData("\(path) has no /train split; the training images need targets")
+        }
+    }
+
+    /// What is read per image.
+    enum Content {
+        /// Columns of the flat dense features.
+        case features(columns: Range<Int>)
+        case logits
+    }
+
+    /// The rows of `content` for every split both files have, and for the training views when
+    /// `views` (65 when the file stores none).
+    func rows(_ content: Content, store: DataStore, views: Bool) throws -> StoredRows {
+        var plain: [String: [Float]] = [:]
+        var width = 0
+        for name in store.splitNames where features.splitNames.contains(name) {
+            let split = try features.split(name)
+            switch content {
+            case .features(let columns):
+                width = columns.count
+                plain[name] = try split.readFeatures(0 ..< split.count, columns: columns)
+            case .logits:
+                guard let k = split.logitsWidth else {
+                    throw StageError.badData("\(path) stores no logits (/\(name)/logits); extract the teacher with kd extract, "
+                                             + "which stores them for every model with a classifier head")
+                }
+                width = k
+                plain[name] = try split.readLogits(0 ..< split.count)
+            }
+        }
+        guard views else { return StoredRows(width: width, plain: plain, views: nil) }
+        let train = try features.split("train")
+        guard train.viewCount > 1 else { throw noViews() }
+        let rows: [Float]
+        switch content {
+        case .features(let columns): rows = try train.readViewFeatures(0 ..< train.count, columns: columns)
+        case .logits: rows = try train.readViewLogits(0 ..< train.count)
+        }
+        return StoredRows(width: width, plain: plain, views: (train.viewCount, rows))
+    }
+
+    /// The stored views of the training images: V and their crops, image-major [N, V].
+    func viewCrops() throws -> (count: Int, crops: [CropFlip]) {
+        let train = try features.split("train")
+        guard train.viewCount > 1 else { throw noViews() }
+        return (train.viewCount, try train.readViewParams(0 ..< train.count))
+    }
+
+    private func noViews() -> StageError {
+        StageError.usage("--augment needs targets for the augmented images: \(path) has no /train/views "
+                         + "(extract with kd extract --views V)")
+    }
+}
