@@ -29,7 +29,7 @@ import Foundation
         #expect(abs(Double(meanSquaredError(prediction: prediction, target: target).loss) - expected) <= 1e-6)
     }
 
-    @Test(arguments: [Float(1), 4])
+    @Test(arguments: [Float(1), 2, 4, 8])
     func distillationGradient(temperature: Float) {
         var rng = RandomState(seed: 32)
         let teacher = randomTensor([3, 5], &rng, scale: 3)

@@ -96,4 +96,39 @@ import Testing
         #expect(abs(Double(mseLoss) - mse.loss) <= 1e-4 * abs(mse.loss))
         #expect(relativeError(mseGrad, mse.grad) <= 1e-4)
     }
+
+    struct DistillationReference: Decodable {
+        struct Case: Decodable {
+            var temperature: Float
+            var alpha: Float?
+            var loss: Double
+            var grad: Stored
+        }
+        var student: Stored, teacher: Stored, labels: [Int]
+        var temperatures: [Case], alphas: [Case]
+    }
+
+    /// Hinton's term at several temperatures, and (1 − α)·CE + α·KD for several α, equal
+    /// PyTorch's `T² · kl_div(log_softmax(s/T), softmax(t/T), reduction="batchmean")` and its
+    /// combination with `cross_entropy` (Fixtures/make_distillation_reference.py).
+    @Test func distillationMatchesPyTorchAtEveryTemperatureAndWeight() throws {
+        let url = try #require(Bundle.module.url(forResource: "distillation_reference", withExtension: "json",
+                                                 subdirectory: "Fixtures"))
+        let reference = try JSONDecoder().decode(DistillationReference.self, from: Data(contentsOf: url))
+        let student = reference.student.tensor, teacher = reference.teacher.tensor
+        for c in reference.temperatures {
+            let (loss, grad) = distillationLoss(student: student, teacher: teacher, temperature: c.temperature)
+            #expect(abs(Double(loss) - c.loss) <= 1e-4 * abs(c.loss), "T = \(c.temperature)")
+            #expect(relativeError(grad, c.grad) <= 1e-4, "T = \(c.temperature)")
+        }
+        for c in reference.alphas {
+            let alpha = try #require(c.alpha)
+            let kd = distillationLoss(student: student, teacher: teacher, temperature: c.temperature)
+            let ce = softmaxCrossEntropy(logits: student, labels: reference.labels)
+            let loss = (1 - alpha) * ce.loss + alpha * kd.loss
+            let grad = Tensor(shape: student.shape, data: zip(ce.grad.data, kd.grad.data).map { (1 - alpha) * $0 + alpha * $1 })
+            #expect(abs(Double(loss) - c.loss) <= 1e-4 * abs(c.loss), "α = \(alpha)")
+            #expect(relativeError(grad, c.grad) <= 1e-4, "α = \(alpha)")
+        }
+    }
 }

@@ -18,6 +18,11 @@ public struct LogitDistillationTerm: LossTerm {
         self.targets = targets
     }
 
+    /// A term over logits held in memory: per split, [N, classes] row-major.
+    public init(name: String, temperature: Float, logits: [String: [Float]], classes: Int) {
+        self.init(name: name, temperature: temperature, targets: StoredRows(width: classes, plain: logits, views: nil))
+    }
+
     public func evaluate(_ outputs: [String: Tensor], batch: BatchRows) -> (value: Float, gradients: [String: Tensor]) {
         let (loss, grad) = distillationLoss(student: outputs[Objective.output]!, teacher: targets.rows(for: batch),
                                             temperature: temperature)

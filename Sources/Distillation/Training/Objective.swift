@@ -74,15 +74,15 @@ public struct Objective {
 
     /// One training step's random choices: the crop and flip of each image (nil: none), the
     /// stored view each shows (nil: not a stored view) and which terms take part.
-    struct StepPlan {
-        var crops: [CropFlip]?
-        var views: [Int]?
-        var active: [Bool]
+    public struct StepPlan {
+        public var crops: [CropFlip]?
+        public var views: [Int]?
+        public var active: [Bool]
     }
 
     /// Draws the step's augmentation, then the terms it leaves out, from `rng` — in that order,
     /// so a run that drops nothing draws exactly what a run without dropping draws.
-    func plan(rows: ArraySlice<Int>, set: ImageSet, rng: inout RandomState) -> StepPlan {
+    public func plan(rows: ArraySlice<Int>, set: ImageSet, rng: inout RandomState) -> StepPlan {
         var plan = StepPlan(crops: nil, views: nil, active: terms.map { _ in true })
         switch augmentation {
         case .none:
@@ -106,7 +106,7 @@ public struct Objective {
 
     /// The weighted sum of the active terms over `outputs`, each term's own value (nil when
     /// left out) and the gradient of the sum with respect to each output read.
-    func evaluate(_ outputs: [String: Tensor], batch: BatchRows, active: [Bool]? = nil) throws
+    public func evaluate(_ outputs: [String: Tensor], batch: BatchRows, active: [Bool]? = nil) throws
         -> (loss: Float, values: [Float?], gradients: [String: Tensor]) {
         var loss: Float = 0
         var values: [Float?] = []

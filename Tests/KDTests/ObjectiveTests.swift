@@ -1,0 +1,83 @@
+import Distillation
+import Foundation
+import NeuralNet
+import Testing
+
+/// The objective as the training loop sees it: a weighted sum of named terms whose gradient is
+/// the weighted sum of theirs, and DGKD's dropping — K distinct droppable terms per step,
+/// uniformly, reproducibly from the generator's state.
+@Suite struct ObjectiveTests {
+    static let classes = 6
+    static func batch(_ n: Int) -> (BatchRows, logits: [Float]) {
+        var rng = RandomState(seed: 40)
+        let set = ImageSet(split: "train", shape: [1, 1, 1], pixels: [UInt8](repeating: 0, count: n),
+                           labels: (0..<n).map { $0 % classes }, sourceIndices: Array(0..<n))
+        let logits = (0..<(n * classes)).map { _ in 3 * rng.normal() }
+        return (BatchRows(set: set, rows: Array(0..<n)[...], views: nil), logits)
+    }
+
+    static func objective(alpha: Float, temperature: Float, teachers: Int = 1, drop: Int = 0) -> Objective {
+        let (rows, _) = batch(4)
+        var terms = [Objective.WeightedTerm(CrossEntropyTerm(), weight: 1 - alpha)]
+        for t in 0..<teachers {
+            var rng = RandomState(seed: 50 + UInt64(t))
+            let logits = (0..<(rows.rows.count * classes)).map { _ in 2 * rng.normal() }
+            terms.append(.init(LogitDistillationTerm(name: "kd/\(t)", temperature: temperature, logits: ["train": logits],
+                                                     classes: classes), weight: alpha, droppable: true))
+        }
+        return Objective(terms: terms, classifies: true, dropPerStep: drop)
+    }
+
+    @Test(arguments: [(Float(0), Float(4)), (0.5, 1), (0.9, 4), (1, 8)])
+    func weightedSumAndItsGradient(alpha: Float, temperature: Float) throws {
+        let objective = Self.objective(alpha: alpha, temperature: temperature)
+        let (rows, logits) = Self.batch(4)
+        func evaluate(_ values: [Float]) throws -> (loss: Float, values: [Float?], grad: Tensor) {
+            let result = try objective.evaluate([Objective.output: Tensor(shape: [4, Self.classes], data: values)], batch: rows)
+            return (result.loss, result.values, result.gradients[Objective.output]!)
+        }
+        let (loss, values, grad) = try evaluate(logits)
+        let ce = try #require(values[0]), kd = try #require(values[1])
+        #expect(abs(loss - ((1 - alpha) * ce + alpha * kd)) <= 1e-6 * max(1, abs(loss)))
+        // Central differences of the total in Double precision over every logit.
+        for i in logits.indices {
+            let step: Float = 1e-2
+            var up = logits, down = logits
+            up[i] += step
+            down[i] -= step
+            let numeric = (Double(try evaluate(up).loss) - Double(try evaluate(down).loss)) / Double(up[i] - down[i])
+            #expect(abs(numeric - Double(grad.data[i])) <= 2e-3 * max(1, abs(numeric)), "logit \(i)")
+        }
+    }
+
+    @Test func droppingLeavesOutKDistinctDroppableTermsUniformly() {
+        let objective = Self.objective(alpha: 0.9, temperature: 4, teachers: 3, drop: 1)
+        let (rows, _) = Self.batch(4)
+        var rng = RandomState(seed: 9)
+        var dropped = [0, 0, 0, 0]
+        let steps = 3000
+        for _ in 0..<steps {
+            let plan = objective.plan(rows: rows.rows, set: rows.set, rng: &rng)
+            #expect(plan.active[0], "cross-entropy is never dropped")
+            #expect(plan.active.filter { !$0 }.count == 1)
+            for (i, on) in plan.active.enumerated() where !on { dropped[i] += 1 }
+        }
+        for t in 1...3 {
+            #expect(abs(Double(dropped[t]) / Double(steps) - 1.0 / 3) < 0.03, "teacher \(t): \(dropped[t]) of \(steps)")
+        }
+        // The same generator state draws the same plan; two of three dropped, one kept.
+        let two = Self.objective(alpha: 0.9, temperature: 4, teachers: 3, drop: 2)
+        var a = RandomState(seed: 11), b = RandomState(seed: 11)
+        for _ in 0..<50 {
+            let p = two.plan(rows: rows.rows, set: rows.set, rng: &a), q = two.plan(rows: rows.rows, set: rows.set, rng: &b)
+            #expect(p.active == q.active)
+            #expect(p.active.dropFirst().filter { $0 }.count == 1)
+        }
+        #expect(a == b)
+        // A dropped term is left out of the loss and its value is not reported.
+        let (batch, logits) = Self.batch(4)
+        let result = try? objective.evaluate([Objective.output: Tensor(shape: [4, Self.classes], data: logits)], batch: batch,
+                                             active: [true, false, true, true])
+        #expect(result?.values[1] == nil && result?.values[2] != nil)
+    }
+}
