@@ -37,13 +37,14 @@ decode-demo: build
 	$(KD) inspect Data/fashion-mnist.h5
 	@echo "data store: Data/fashion-mnist.h5 (look inside: h5dump -H -p Data/fashion-mnist.h5)"
 
-# The main job: the seed paper's three experiments (Pipelines/Makefile) at demo scale on
-# Fashion-MNIST, two kd processes side by side, then their report. Stopped or failed, it
-# continues where it was when run again.
+# The main job: the seed paper's three experiments (Pipelines/Makefile) and the logit-
+# distillation methods — baseline, KD, TAKD, DGKD, two seeds each (Pipelines/logits.mk) — at demo
+# scale on Fashion-MNIST, two kd processes side by side, then their report. Stopped or failed,
+# it continues where it was when run again.
 demo: build
 	@Pipelines/ensure-deps.sh $(DEMO_DEPS)
 	@start=$$(date +%s); \
-	$(MAKE) -C Pipelines -j2 DATA=fashion-mnist SCALE=demo report && \
+	$(MAKE) -C Pipelines -j2 DATA=fashion-mnist SCALE=demo SEEDS="0 1" report && \
 	echo "demo done in $$(( $$(date +%s) - start )) s; report: Reports/fashion-mnist-demo/report.md"
 
 # kd against its PyTorch twin (Benchmarks/torch_twin.py, in a venv Benchmarks/setup-torch.sh

@@ -269,4 +269,41 @@ import Testing
         #expect(r.stderr.contains("is not a kd report folder"))
         #expect(try String(contentsOfFile: out + "/notes.txt", encoding: .utf8) == "keep me")
     }
+
+    /// Logit-distillation methods: per method, the student's accuracy as mean ± std over its
+    /// seeds and seed by seed, the teacher it learned from, methods.csv and methods.svg.
+    @Test func methodsMeanAndSpreadOverSeeds() throws {
+        let dir = try TempDir()
+        let teacher = dir.file("logits/teacher/model.h5"), features = dir.file("logits/teacher/features.h5")
+        try FakeRuns.model(teacher, ["test_accuracy": .double(0.875)])
+        try FakeRuns.model(features, ["model": .string(teacher), "model_arch": .string("resnet26")])
+        let accuracies = ["baseline": [0.70, 0.74], "kd": [0.78, 0.80, 0.82]]
+        for (method, values) in accuracies {
+            for (seed, accuracy) in values.enumerated() {
+                let folder = dir.file("logits/\(method)/student-seed\(seed)")
+                var attributes: [String: FakeRuns.Value] = ["test_accuracy": .double(accuracy),
+                                                            "arch": .string(#"{"name": "resnet8", "vgg": "8 M"}"#)]
+                if method == "kd" { attributes["targets"] = .strings([features]) }
+                try FakeRuns.model(folder + "/model.h5", attributes)
+                let rows = (1...3).map { "\($0),1.0,,,,0.5,\(accuracy - 0.01 * Double(3 - $0)),0.001,100.0,1.00" }
+                try (["epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,learning_rate,"
+                      + "images_per_second,seconds"] + rows).joined(separator: "\n")
+                    .write(toFile: folder + "/metrics.csv", atomically: true, encoding: .utf8)
+            }
+        }
+        let out = dir.file("report")
+        let r = try KDProcess.run(["report", "--methods", dir.file("logits/baseline"), dir.file("logits/kd"), "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let markdown = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        #expect(markdown.contains("| baseline | resnet8 | labels only | 2 | 72.00 ± 2.83 | 70.00 | 74.00 | – |"), "\(markdown)")
+        #expect(markdown.contains("| kd | resnet8 | teacher | 3 | 80.00 ± 2.00 | 78.00 | 80.00 | 82.00 |"), "\(markdown)")
+        #expect(markdown.contains("Teacher of kd: resnet26 at 87.50 %"))
+        #expect(!markdown.contains("Teacher-Class experiments\n"), "no ensembles, no Teacher-Class section")
+        let csv = try String(contentsOfFile: out + "/methods.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 6 && csv[0] == "method,student,seed,test_accuracy,targets,path")
+        let svg = try String(contentsOfFile: out + "/methods.svg", encoding: .utf8)
+        #expect(svg.components(separatedBy: "class=\"series\"").count - 1 == 2)
+        let none = try KDProcess.run(["report", "--methods", dir.file("logits"), "--out", dir.file("bad")])
+        #expect(none.status == 65 && none.stderr.contains("student-seed"))
+    }
 }

@@ -12,10 +12,13 @@ import KDCore
 /// each student's metrics.csv; the output is a few kilobytes.
 public struct ExperimentReport {
     public var runPaths: [String]
+    /// Logit-distillation method folders (`student-seed<S>/model.h5` each).
+    public var methodPaths: [String]
     public var outPath: String
 
-    public init(runPaths: [String], outPath: String) {
+    public init(runPaths: [String], methodPaths: [String] = [], outPath: String) {
         self.runPaths = runPaths
+        self.methodPaths = methodPaths
         self.outPath = outPath
     }
 
@@ -23,33 +26,46 @@ public struct ExperimentReport {
         public var folder: String
         public var files: [String]
         public var experiments: [ExperimentResults]
+        public var methods: [MethodResults]
     }
 
     public func run() throws -> Outcome {
-        guard !runPaths.isEmpty else { throw StageError.usage("give at least one experiment folder") }
+        guard !runPaths.isEmpty || !methodPaths.isEmpty else {
+            throw StageError.usage("give at least one experiment folder or --methods folder")
+        }
         let out = (outPath as NSString).standardizingPath
         try checkReplaceable(out)
         let paths = runPaths.map { ($0 as NSString).standardizingPath }
         let experiments = try zip(paths, Self.names(paths)).map { try ExperimentResults.load(path: $0, name: $1) }
+        let methodFolders = methodPaths.map { ($0 as NSString).standardizingPath }
+        let methods = try zip(methodFolders, Self.names(methodFolders)).map { try MethodResults.load(path: $0, name: $1) }
 
         let tables = ReportTables(experiments: experiments)
-        var files: [(name: String, text: String)] = []
-        var plots: [(file: String, caption: String)] = []
-        files.append(("accuracy.svg", tables.accuracyChart.svg))
-        plots.append(("accuracy.svg", "test accuracy per ensemble size and experiment"))
-        for e in experiments {
-            let name = "loss-\(e.name.replacingOccurrences(of: "/", with: "-")).svg"
-            files.append((name, tables.lossChart(e).svg))
-            plots.append((name, "training loss of the students, \(e.name)"))
-        }
+        let methodTables = MethodTables(methods: methods)
         let provenance = "Made by kd \(Provenance.kdVersion) at \(Provenance.timestamp): `\(Provenance.commandLine)`"
-        let title = "Teacher-Class experiments: \((out as NSString).lastPathComponent)"
-        files.insert(("report.md", tables.markdown(title: title, provenance: provenance, plots: plots)), at: 0)
-        files.append(("accuracy.csv", tables.accuracyCSV))
-        files.append(("students.csv", tables.studentsCSV))
-
+        let title = "Distillation experiments: \((out as NSString).lastPathComponent)"
+        var files: [(name: String, text: String)] = []
+        var markdown = "# \(title)\n\n\(provenance)\n"
+        if !experiments.isEmpty {
+            var plots: [(file: String, caption: String)] = [("accuracy.svg", "test accuracy per ensemble size and experiment")]
+            files.append(("accuracy.svg", tables.accuracyChart.svg))
+            for e in experiments {
+                let name = "loss-\(e.name.replacingOccurrences(of: "/", with: "-")).svg"
+                files.append((name, tables.lossChart(e).svg))
+                plots.append((name, "training loss of the students, \(e.name)"))
+            }
+            markdown += tables.markdown(plots: plots)
+            files.append(("accuracy.csv", tables.accuracyCSV))
+            files.append(("students.csv", tables.studentsCSV))
+        }
+        if !methods.isEmpty {
+            markdown += methodTables.markdown(plot: "methods.svg")
+            files.append(("methods.svg", methodTables.chart.svg))
+            files.append(("methods.csv", methodTables.csv))
+        }
+        files.insert(("report.md", markdown), at: 0)
         try writeFolder(out, files)
-        return Outcome(folder: out, files: files.map { "\(out)/\($0.name)" }, experiments: experiments)
+        return Outcome(folder: out, files: files.map { "\(out)/\($0.name)" }, experiments: experiments, methods: methods)
     }
 
     /// Experiment names: the folders' names, or their last two path parts where two share one.

@@ -19,12 +19,13 @@ struct ReportTables {
 
     // MARK: Markdown
 
-    func markdown(title: String, provenance: String, plots: [(file: String, caption: String)]) -> String {
-        var out = "# \(title)\n\n\(provenance)\n\n"
+    /// The Teacher-Class sections of report.md, with `plots` embedded at the end.
+    func markdown(plots: [(file: String, caption: String)]) -> String {
+        var out = "\n## Teacher-Class experiments\n\n"
         out += "| experiment | folder | teacher |\n|---|---|---|\n"
         for e in experiments { out += "| \(e.name) | `\(e.path)` | `\(e.teacher.path)` |\n" }
 
-        out += "\n## Test accuracy (%)\n\n"
+        out += "\n### Test accuracy (%)\n\n"
         out += "Each ensemble is its students' outputs, concatenated in chunk order, on the teacher's output layer: "
             + "first as assembled, then after fine-tuning.\n\n"
         out += row(["model", "parameters"] + experiments.map(\.name))
@@ -40,7 +41,7 @@ struct ReportTables {
                        + experiments.map { Self.percent($0.ensemble(size: size)?.accuracy) })
         }
 
-        out += "\n## Students: training loss and test loss (MSE)\n\n"
+        out += "\n### Students: training loss and test loss (MSE)\n\n"
         out += "Training loss: the mean squared error between a student's output and its targets over its last "
             + "training epoch; test: on the test split. The targets are the teacher's features (direct), or "
             + "those of the student one level up (hierarchical, single-TA), so losses compare within a "
@@ -54,7 +55,7 @@ struct ReportTables {
                        + students.flatMap { [Self.loss($0?.trainLoss), Self.loss($0?.testLoss)] })
         }
 
-        out += "\n## Plots\n\n"
+        out += "\n### Plots\n\n"
         for plot in plots { out += "![\(plot.caption)](\(plot.file))\n\n" }
         out += "The same numbers: `accuracy.csv`, `students.csv`.\n"
         return out

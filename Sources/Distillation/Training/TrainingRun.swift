@@ -10,9 +10,10 @@ import NeuralNet
 /// count), refusal of changed settings, and a frozen `model.h5` with its input normalization and
 /// provenance at the end. What is optimized comes from the `Objective`: its loss terms.
 ///
-/// Why resume is exact: every random draw (holdout, epoch order, augmentation, dropout masks)
-/// comes from generators whose state the checkpoint stores, the learning rate is a pure
-/// function of the epoch, and the engine's arithmetic is deterministic for a fixed thread count.
+/// Why resume is exact: every random draw (holdout, epoch order, augmentation, dropped loss
+/// terms, dropout masks) comes from generators whose state the checkpoint stores, the learning
+/// rate is a pure function of the step, and the engine's arithmetic is deterministic for a
+/// fixed thread count.
 public struct TrainingRun {
     public var stage: String
     public var architecture: Architecture

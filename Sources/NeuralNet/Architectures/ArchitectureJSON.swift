@@ -18,7 +18,7 @@ import KDCore
 //
 // plus, optionally, named inner outputs and the initialization scheme:
 //
-//   "taps": {"group1": "layer1", "group2": "layer2"}, "init": "kaiming-fan-out"
+//   "taps": {"group1": "layer1", "group2": "layer2"}, "init": "resnet-cifar"   (or "pytorch", "wrn")
 //
 // Decoding is strict: an unknown field or layer type is an error naming where it is, so a typo
 // cannot silently fall back to a default.

@@ -2,7 +2,8 @@
 /// `p` and the survivors are scaled by 1/(1 − p); in inference it is the identity.
 ///
 /// The mask comes from `rng`, the layer's own generator, which the owner may read and assign
-/// (checkpoints store it) so that a resumed run draws the same masks. Cost: one draw and one
+/// (a training run reseeds it every epoch from its own, checkpointed generator) so that a
+/// resumed run draws the same masks. Cost: one draw and one
 /// multiply per value.
 public final class Dropout: Layer {
     public let p: Float
