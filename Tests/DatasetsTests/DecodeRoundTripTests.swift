@@ -65,6 +65,9 @@ import Testing
             #expect(try store.file.stringAttribute("kd_kind") == "dataset")
             #expect(try store.file.stringAttribute("format") == "cifar10")
             #expect(try store.file.intArrayAttribute("image_shape") == [3, 32, 32])
+            // Closed before the next decode replaces the file under the same name: HDF5 locks
+            // the files it has open.
+            store.file.close()
         }
     }
 

@@ -32,13 +32,34 @@ enum KDProcess {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        // Read before waiting so a large output cannot fill the pipe and block the child.
+        // Both pipes are drained at once (standard error on another thread) before waiting, so
+        // a child that fills either pipe can never block on it.
+        let errorData = PipeReader(err.fileHandleForReading)
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        let e = errorData.wait()
         p.waitUntilExit()
         return KDRun(status: p.terminationStatus,
                      stdout: String(decoding: o, as: UTF8.self),
                      stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own.
+final class PipeReader: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }
+    }
+
+    /// Everything the pipe carried, once its writer has closed it.
+    func wait() -> Data {
+        done.wait()
+        return data
     }
 }
 
