@@ -19,13 +19,19 @@ struct Distill: ParsableCommand {
             step leaves out K of the teachers' terms, drawn from the run's seeded generator \
             (DGKD's stochastic teaching; the teacher may be dropped too).
 
+            --method at (attention transfer, Zagoruyko & Komodakis): CE(labels) + β·Σ \
+            mean((a_s − a_t)²) over the taps of --attention (default: every tap whose maps the \
+            first --targets file stores, kd extract --attention), a(x) the attention map of a \
+            tap's output; the student's taps must have the stored maps' spatial size. \
+            --attention with --method kd adds the same terms to KD's.
+
             With --augment the student sees the files' stored views (kd extract --views), each \
             term reading its targets for the very view shown. metrics.csv has a train and a test \
             column per loss term. Same run folder, checkpoint, resume and metrics.csv contract \
             as kd train.
             """)
 
-    @Option(help: "chunk (feature-chunk regression) or kd (logit distillation).")
+    @Option(help: "chunk (feature-chunk regression), kd (logit distillation) or at (attention transfer).")
     var method: String = "chunk"
 
     @Option(help: "Student architecture: a preset or a JSON file. chunk: its output as wide as the chunk; kd: a classifier.")
@@ -49,6 +55,13 @@ struct Distill: ParsableCommand {
     @Option(help: "kd: teachers' terms left out of each step, less than the number of --targets (default 0).")
     var drop: Int?
 
+    @Option(help: ArgumentHelp("kd, at: taps whose stored attention maps the student's follow, comma-separated.",
+                               valueName: "taps"))
+    var attention: String?
+
+    @Option(help: "kd, at: weight β of each attention term (default 1000).")
+    var beta: Double?
+
     @Option(help: "Run folder (created if missing).")
     var out: String
 
@@ -63,8 +76,8 @@ struct Distill: ParsableCommand {
                 guard targets.count == 1 else {
                     throw StageError.usage("--method chunk takes one --targets file, got \(targets.count)")
                 }
-                guard temperature == nil, alpha == nil, drop == nil else {
-                    throw StageError.usage("--temperature, --alpha and --drop belong to --method kd")
+                guard temperature == nil, alpha == nil, drop == nil, attention == nil, beta == nil else {
+                    throw StageError.usage("--temperature, --alpha, --drop, --attention and --beta belong to --method kd or at")
                 }
                 let job = try StudentDistillation.chunk(architecture: architecture, dataPath: data, targetsPath: targets[0],
                                                         chunk: try ChunkSpec(parsing: chunk), runPath: out,
@@ -73,18 +86,25 @@ struct Distill: ParsableCommand {
                     String(format: ", train MSE %.5g", last.trainLoss)
                         + (last.testLoss.map { String(format: ", test MSE %.5g", $0) } ?? "")
                 }
-            case "kd":
+            case "kd", "at":
                 guard chunk == nil else { throw StageError.usage("--chunk belongs to --method chunk") }
+                if method == "at" {
+                    guard temperature == nil, alpha == nil, drop == nil else {
+                        throw StageError.usage("--temperature, --alpha and --drop belong to --method kd")
+                    }
+                }
                 let defaults = StudentDistillation.LogitSettings()
-                let settings = StudentDistillation.LogitSettings(temperature: temperature ?? defaults.temperature,
-                                                                 alpha: alpha ?? defaults.alpha, drop: drop ?? defaults.drop)
+                let taps = attention.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
+                let settings = StudentDistillation.LogitSettings(
+                    logitTerms: method == "kd", temperature: temperature ?? defaults.temperature,
+                    alpha: alpha ?? defaults.alpha, drop: drop ?? defaults.drop, attention: taps, beta: beta ?? defaults.beta)
                 let job = try StudentDistillation.logits(architecture: architecture, dataPath: data, targetsPaths: targets,
                                                          settings: settings, runPath: out, recipe: try recipe.resolve())
                 try recipe.run(job) { last in
                     last.testAccuracy.map { String(format: ", test accuracy %.2f%%", 100 * $0) } ?? ""
                 }
             default:
-                throw StageError.usage("--method must be chunk or kd, got \"\(method)\"")
+                throw StageError.usage("--method must be chunk, kd or at, got \"\(method)\"")
             }
         }
     }

@@ -9,12 +9,17 @@ struct Extract: ParsableCommand {
         abstract: "Store a frozen model's features (and logits) for every image of a data store.",
         discussion: """
             Runs the model in inference mode, with its own input normalization, over the chosen \
-            splits and writes /<split>/features float32 [N, D], /<split>/logits [N, K] (a \
-            classifier only) and /<split>/labels. For a classifier the features are its dense \
-            feature (the input of its output layer); for a distilled student or a network \
-            without head, its output. --views V adds /train/views/params [N, V, 3] (dx, dy, \
-            flip) and /train/views/features [N, V, D]: view 0 is the plain image, the others a \
-            random crop (4-pixel zero padding) and flip drawn from --seed.
+            splits and writes /<split>/features float32 [N, D], /<split>/logits [N, K] (every \
+            classifier: a model whose head scores the store's classes and that is not a \
+            Teacher-Class student) and /<split>/labels. For a classifier the features are its \
+            dense feature (the input of its output layer); for a Teacher-Class student or a \
+            network without head, its output; with --layer, that tap's or layer's output. \
+            --views V adds /train/views/params [N, V, 3] (dx, dy, flip), /train/views/features \
+            [N, V, D] and /train/views/logits [N, V, K]: view 0 is the plain image, the others \
+            a random crop (4-pixel zero padding) and flip drawn from --seed. --attention \
+            group1,… adds /<split>/attention/<tap> [N, H·W] (and /train/views/attention/<tap> \
+            [N, V, H·W]): the attention maps that attention transfer (kd distill --method at) \
+            compares, far smaller than the activations.
             Work goes to OUT.partial block by block; running the same command again after a \
             failure continues after the last finished block, and the result is bit-identical to \
             an unbroken run with the same --batch and --threads. OUT appears only when complete.
@@ -32,12 +37,17 @@ struct Extract: ParsableCommand {
     @Option(help: ArgumentHelp("Feature file to write.", valueName: "features.h5"))
     var out: String
 
-    @Option(help: ArgumentHelp("Store this layer's output instead (a path from kd summary, e.g. features.10); no logits are stored then.",
+    @Option(help: ArgumentHelp("Store this tap's or layer's output as the features (a name from kd summary: group2, features.10); a classifier's logits are stored too.",
                                valueName: "name"))
     var layer: String?
 
     @Flag(help: "Store a layer's [N, C, H, W] output as [N, C·H·W].")
     var flatten = false
+
+    @Option(help: ArgumentHelp("Also store the attention map a(x) = normalize(mean over channels of x²) of these taps, "
+                               + "comma-separated (e.g. group1,group2,group3): /<split>/attention/<tap> [N, H·W].",
+                               valueName: "taps"))
+    var attention: String?
 
     @Option(help: ArgumentHelp("Splits to extract, comma-separated (default: every split of the store).", valueName: "train,test"))
     var splits: String?
@@ -69,6 +79,7 @@ struct Extract: ParsableCommand {
             var job = FeatureExtraction(modelPath: model, dataPath: data, outPath: out)
             job.layer = layer
             job.flatten = flatten
+            job.attention = attention.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
             job.splits = splits.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             job.batchSize = batch
             job.views = views

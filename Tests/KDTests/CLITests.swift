@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @Suite struct CLITests {
@@ -21,5 +22,34 @@ import Testing
         let r = try KDProcess.run(["summary", "--arch", name])
         #expect(r.status == 64)
         #expect(r.stderr.utf8.count > 100_000 && r.stderr.contains(name))
+    }
+
+    /// Negative, infinite and NaN numbers given to options reach the option's own check — not the
+    /// argument parser's "Missing value" — and are refused with exit 64 naming the option; no run
+    /// folder content is written.
+    @Test func numbersOutOfRangeNameTheOption() throws {
+        let dir = try TempDir()
+        let store = try SyntheticStore.make(in: dir, train: 60, test: 20)
+        let cases: [([String], String)] = [
+            (["--lr", "-0.1"], "learning rate (--lr) must be a positive number, got -0.1"),
+            (["--lr", "inf"], "learning rate (--lr) must be a positive number, got inf"),
+            (["--momentum", "nan"], "momentum must be in [0, 1), got nan"),
+            (["--weight-decay", "-1e-4"], "weight decay must be a number ≥ 0, got -0.0001"),
+            (["--epochs", "-3"], "epochs must be at least 1, got -3"),
+            (["--epochs", "1000000000000"], "epochs must be at most 1,000,000"),
+            (["--batch-size", "1000000000"], "batch size must be at most 65,536"),
+            (["--threads", "-2"], "--threads must be at least 1"),
+        ]
+        for (flags, message) in cases {
+            let out = dir.file("run")
+            let r = try KDProcess.run(["train", "--arch", "small", "--data", store, "--out", out] + flags)
+            #expect(r.status == 64, "\(flags): \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(flags): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out + "/model.h5"))
+        }
+        let targets = dir.file("none.h5")
+        let kd = try KDProcess.run(["distill", "--method", "kd", "--arch", "small", "--data", store, "--targets", targets,
+                                    "--temperature", "-4", "--out", dir.file("kd")])
+        #expect(kd.status == 64 && kd.stderr.contains("--temperature must be a positive number, got -4.0"), "\(kd.stderr)")
     }
 }

@@ -173,7 +173,8 @@ import Testing
         let trained = try TrainedModel.load(path: f.model)
         let features = try #require(trained.model.trunk.layers.first?.layer as? Sequential)
         let e3 = Self.direct(images, normalization: trained.normalization, batch: 50) { x in
-            [features.layers[0...3].reduce(x) { $1.layer.forward($0, mode: .inference) }]
+            [features.layers[0...3].reduce(x) { $1.layer.forward($0, mode: .inference) },
+             trained.model.forward(x, mode: .inference)]
         }
         for (flatten, shape) in [(false, [16, 8, 8]), (true, [1024])] {
             let out = f.dir.file("layer-\(flatten).h5")
@@ -182,9 +183,21 @@ import Testing
             let file = try FeatureStore(path: out)
             #expect(file.layer == "features.3")
             let split = try file.split("test")
-            #expect(split.featureShape == shape && split.logitsWidth == nil)
+            // A classifier's logits are stored beside any layer's output.
+            #expect(split.featureShape == shape && split.logitsWidth == 10)
             #expect(Self.bits(try split.readFeatures(0 ..< split.count)) == Self.bits(e3[0]))
+            #expect(Self.bits(try split.readLogits(0 ..< split.count)) == Self.bits(e3[1]))
         }
+
+        // A head scoring the store's 10 classes makes a classifier whatever the file's attributes
+        // say (this one has no `classes`): its logits are stored.
+        let bare = try save(.vgg("bare", "8 M 16 M", head: 10, input: [1, 16, 16]), f.dir.file("bare.h5"))
+        let r4 = try f.extract(f.dir.file("bare-features.h5"), ["--splits", "test", "--batch", "50"], model: f.dir.file("bare.h5"))
+        #expect(r4.status == 0, "\(r4.stderr)")
+        let s4 = try FeatureStore(path: f.dir.file("bare-features.h5")).split("test")
+        #expect(s4.featureShape == [16] && s4.logitsWidth == 10)
+        let e4 = Self.direct(images, normalization: normalization, batch: 50) { [bare.forward($0, mode: .inference)] }
+        #expect(Self.bits(try s4.readLogits(0 ..< s4.count)) == Self.bits(e4[0]))
 
         let unknown = try f.extract(f.dir.file("x.h5"), ["--layer", "features.99"])
         #expect(unknown.status == 64)
@@ -206,7 +219,7 @@ import Testing
         let file = try FeatureStore(path: out)
         #expect(file.layer == "layer2")
         let split = try file.split("test")
-        #expect(split.featureShape == [32, 8, 8] && split.logitsWidth == nil, "\(split.featureShape)")   // 12 + 2·2 padding, halved
+        #expect(split.featureShape == [32, 8, 8] && split.logitsWidth == 10, "\(split.featureShape)")   // 12 + 2·2 padding, halved
         let model = try TrainedModel.load(path: dir.file("run/model.h5"))
         let images = try ImageSet.load(try DataStore(path: store), split: "test")
         let direct = Self.direct(images, normalization: model.normalization, batch: 50) { x in

@@ -119,16 +119,23 @@ import Testing
         #expect(e.status == 0, "\(e.stderr)")
         try refused(["--targets", otherFeatures], 65, [otherFeatures], "another store")
 
-        // A targets file without logits (an intermediate layer's output).
-        let layer = f.dir.file("layer.h5")
-        #expect(try KDProcess.run(["extract", "--model", f.dir.file("t/model.h5"), "--data", f.store, "--out", layer,
-                                   "--layer", "features.3", "--threads", "2"]).status == 0)
+        // A targets file without logits: the output of a Teacher-Class student, which stands for
+        // the teacher's 64-d feature rather than scoring classes.
+        let headless = f.dir.file("headless.json")
+        try #"{"name": "headless", "input": [1, 16, 16], "vgg": "64 M"}"#.write(toFile: headless, atomically: true, encoding: .utf8)
+        let plainTeacher = f.dir.file("plain-teacher.h5")
+        #expect(try KDProcess.run(["extract", "--model", f.dir.file("t/model.h5"), "--data", f.store, "--out", plainTeacher,
+                                   "--threads", "2"]).status == 0)
+        let chunk = try KDProcess.run(["distill", "--arch", headless, "--data", f.store, "--targets", plainTeacher,
+                                       "--chunk", "1/1", "--out", f.dir.file("chunk"), "--epochs", "1", "--threads", "2"])
+        #expect(chunk.status == 0, "\(chunk.stderr)")
+        let layer = f.dir.file("no-logits.h5")
+        #expect(try KDProcess.run(["extract", "--model", f.dir.file("chunk/model.h5"), "--data", f.store, "--out", layer,
+                                   "--threads", "2"]).status == 0)
         try refused(["--targets", layer], 65, [layer, "no logits"], "no logits")
 
         // Augmenting: targets without views, and two teachers with different views.
-        let plain = f.dir.file("plain.h5")
-        #expect(try KDProcess.run(["extract", "--model", f.dir.file("t/model.h5"), "--data", f.store, "--out", plain,
-                                   "--threads", "2"]).status == 0)
+        let plain = plainTeacher
         try refused(["--targets", plain, "--augment"], 64, [plain, "views"], "augment without views")
         let reseeded = f.dir.file("reseeded.h5")
         #expect(try KDProcess.run(["extract", "--model", f.dir.file("a/model.h5"), "--data", f.store, "--out", reseeded,

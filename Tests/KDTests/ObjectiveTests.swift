@@ -80,4 +80,46 @@ import Testing
                                              active: [true, false, true, true])
         #expect(result?.values[1] == nil && result?.values[2] != nil)
     }
+
+    /// The attention term's gradient reaches the input through the student's tap: the input
+    /// gradient of CE + β·AT(tap) over a small network equals central differences of that loss.
+    @Test func attentionTermGradientThroughTheTap() throws {
+        let model = try Model(try Architecture(jsonText: """
+            {"name": "tapped", "input": [2, 6, 6], "taps": {"early": "stem"},
+             "layers": [{"type": "sequential", "name": "stem", "layers": [
+                          {"type": "conv", "out": 3, "kernel": 3, "padding": 1}, {"type": "relu"}]},
+                        {"type": "conv", "out": 4, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"},
+                        {"type": "globalavgpool"}, {"type": "flatten"}],
+             "head": {"out": 3, "name": "fc"}}
+            """), seed: 3)
+        var rng = RandomState(seed: 60)
+        let n = 2
+        let target = AttentionTransfer.maps(Tensor(shape: [n, 5, 6, 6], data: (0..<(n * 180)).map { _ in rng.normal() }))
+        let set = ImageSet(split: "train", shape: [1, 1, 1], pixels: [0, 0], labels: [1, 2], sourceIndices: [0, 1])
+        let rows = BatchRows(set: set, rows: [0, 1][...], views: nil)
+        let objective = Objective(terms: [.init(CrossEntropyTerm()),
+                                          .init(AttentionTransferTerm(tap: "early", maps: ["train": target.data], positions: 36),
+                                                weight: 50)], classifies: true)
+        func loss(_ x: Tensor) throws -> Double {
+            Double(try objective.evaluate(objective.outputs(of: model, x, mode: .inference), batch: rows).loss)
+        }
+        let x = Tensor(shape: [n, 2, 6, 6], data: (0..<(n * 72)).map { _ in rng.normal() })
+        let step = try objective.evaluate(objective.outputs(of: model, x, mode: .inference), batch: rows)
+        #expect(step.values.allSatisfy { $0 != nil } && step.gradients.keys.sorted() == ["early", "output"])
+        var taps = step.gradients
+        let output = taps.removeValue(forKey: Objective.output)!
+        let dx = model.backward(output, taps: taps)
+        // A step may straddle a ReLU kink and a tiny one drowns in Float rounding: some step of
+        // several must agree, as the layers' own checks do.
+        for i in stride(from: 0, to: x.count, by: 5) {
+            let quotients = try [Float(3e-2), 1e-2, 3e-3].map { h -> Double in
+                var up = x, down = x
+                up.data[i] += h
+                down.data[i] -= h
+                return (try loss(up) - loss(down)) / Double(up.data[i] - down.data[i])
+            }
+            let analytic = Double(dx.data[i])
+            #expect(quotients.contains { abs($0 - analytic) <= 2e-2 * abs(analytic) + 2e-4 }, "input \(i): \(quotients) vs \(analytic)")
+        }
+    }
 }

@@ -123,4 +123,50 @@ import Testing
                 == [s1 + "/s2-1of2/model.h5", s1 + "/s2-2of2/model.h5"])
         #expect(try s.make([hierarchical4, singleTA2], log: s.dir.file("again.log"), question: true).status == 0)
     }
+
+    /// Pipelines/logits.mk: baseline, KD, TAKD and DGKD over two seeds on the resnet ladder —
+    /// each teacher trained and extracted once, each student taught by the right stored logits
+    /// (DGKD's by every larger network, one dropped per step), then kd report --methods.
+    @Test func logitMethodsOverSeeds() throws {
+        let s = try Setup()
+        let methods = ["baseline", "kd", "takd", "dgkd"]
+        let logits = ["LOGIT_TEACHER_RECIPE=\(s.dir.file("teacher.json"))", "LOGIT_STUDENT_RECIPE=\(s.dir.file("student.json"))",
+                      "SEEDS=0 1"]
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
+        p.arguments = ["-C", PipelineTests.pipelines, "-j2"] + s.variables + logits + ["methods"]
+        let log = s.dir.file("methods.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardError = p.standardOutput
+        try p.run()
+        p.waitUntilExit()
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(p.terminationStatus == 0, "\(output)")
+        #expect(output.components(separatedBy: "train --arch resnet26 ").count == 2, "the teacher is trained once")
+        let l = s.runs + "/logits"
+        func targets(_ model: String) throws -> [String] { try H5File.open(model).stringArrayAttribute("targets") ?? [] }
+        let teacher = l + "/teacher/features.h5", ta20 = l + "/dgkd/resnet20/features.h5", ta14 = l + "/dgkd/resnet14/features.h5"
+        for seed in [0, 1] {
+            for method in methods {
+                #expect(FileManager.default.fileExists(atPath: "\(l)/\(method)/student-seed\(seed)/model.h5"), "\(method) \(seed)")
+            }
+            #expect(try targets("\(l)/kd/student-seed\(seed)/model.h5") == [teacher])
+            #expect(try targets("\(l)/takd/student-seed\(seed)/model.h5") == [l + "/takd/resnet14/features.h5"])
+            let dgkd = try H5File.open("\(l)/dgkd/student-seed\(seed)/model.h5")
+            #expect(try dgkd.stringArrayAttribute("targets") == [teacher, ta20, ta14])
+            #expect(try dgkd.intAttribute("drop") == 1)
+        }
+        #expect(try targets(l + "/takd/resnet14/model.h5") == [teacher])
+        #expect(try targets(l + "/dgkd/resnet14/model.h5") == [teacher, ta20])
+        #expect(try H5File.open(l + "/dgkd/resnet14/model.h5").intAttribute("drop") == 1)
+        #expect(try H5File.open(l + "/dgkd/resnet20/model.h5").intAttribute("drop") == 0)
+
+        let report = s.dir.file("report")
+        let r = try KDProcess.run(["report", "--methods"] + methods.map { "\(l)/\($0)" } + ["--out", report])
+        #expect(r.status == 0, "\(r.stderr)")
+        let markdown = try String(contentsOfFile: report + "/report.md", encoding: .utf8)
+        for method in methods { #expect(markdown.contains("| \(method) | resnet8 |"), "\(markdown)") }
+        #expect(markdown.contains("| dgkd | resnet8 | teacher, resnet20, resnet14 | 2 |"))
+    }
 }

@@ -52,4 +52,20 @@ import Foundation
         #expect(argmaxRows(logits) == [1, 0, 2])
         #expect(accuracy(logits: logits, labels: [1, 1, 2]) == Float(2) / 3)
     }
+
+    /// Attention transfer's gradient with respect to the activations, through the channel
+    /// mean of squares and the normalization, by central differences.
+    @Test func attentionTransferGradient() {
+        var rng = RandomState(seed: 34)
+        let x = randomTensor([2, 3, 4, 4], &rng)
+        let target = AttentionTransfer.maps(randomTensor([2, 5, 4, 4], &rng))
+        #expect(lossGradientDisagreements(at: x, step: 1e-2) { AttentionTransfer.loss(activations: $0, target: target) } == [])
+        // Each map has unit length; the loss is zero against its own map.
+        let maps = AttentionTransfer.maps(x)
+        for image in 0..<2 {
+            let norm = maps.data[image * 16 ..< (image + 1) * 16].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            #expect(abs(norm - 1) <= 1e-5)
+        }
+        #expect(AttentionTransfer.loss(activations: x, target: maps).loss <= 1e-12)
+    }
 }

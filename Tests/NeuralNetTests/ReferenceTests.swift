@@ -131,4 +131,23 @@ import Testing
             #expect(relativeError(grad, c.grad) <= 1e-4, "α = \(alpha)")
         }
     }
+
+    struct AttentionReference: Decodable {
+        var student: Stored, teacher: Stored, student_map: Stored, teacher_map: Stored
+        var loss: Double, grad: Stored
+    }
+
+    /// a(x) and the attention-transfer loss with its gradient equal the AT authors' definitions
+    /// in PyTorch (Fixtures/make_attention_reference.py).
+    @Test func attentionTransferMatchesPyTorch() throws {
+        let url = try #require(Bundle.module.url(forResource: "attention_reference", withExtension: "json",
+                                                 subdirectory: "Fixtures"))
+        let reference = try JSONDecoder().decode(AttentionReference.self, from: Data(contentsOf: url))
+        #expect(relativeError(AttentionTransfer.maps(reference.student.tensor), reference.student_map) <= 1e-5)
+        let teacherMap = AttentionTransfer.maps(reference.teacher.tensor)
+        #expect(relativeError(teacherMap, reference.teacher_map) <= 1e-5)
+        let (loss, grad) = AttentionTransfer.loss(activations: reference.student.tensor, target: teacherMap)
+        #expect(abs(Double(loss) - reference.loss) <= 1e-4 * abs(reference.loss))
+        #expect(relativeError(grad, reference.grad) <= 1e-4)
+    }
 }

@@ -19,6 +19,8 @@ public struct ExtractionSettings: Codable, Equatable {
     /// Seed of the views' crops and flips; nil without views (it then changes nothing).
     public var seed: UInt64?
     public var deflate: Int
+    /// Taps whose attention maps are stored; nil for none.
+    public var attention: [String]? = nil
 
     public static let attribute = "settings"
 
@@ -49,6 +51,7 @@ public struct ExtractionSettings: Codable, Equatable {
         note("--views", views, stored.views) { String($0) }
         note("--seed", seed, stored.seed) { $0.map { String($0) } ?? "(none)" }
         note("--deflate", deflate, stored.deflate) { String($0) }
+        note("--attention", attention, stored.attention) { $0?.joined(separator: ",") ?? "(none)" }
         return out
     }
 }

@@ -30,6 +30,8 @@ public struct FeatureExtraction {
     public var layer: String?
     /// Store [N, C, H, W] layer outputs as [N, C·H·W].
     public var flatten = false
+    /// Taps whose attention maps a(x) are stored beside the features (`/<split>/attention/<tap>`).
+    public var attention: [String] = []
     /// Splits to extract; nil for all of the store's.
     public var splits: [String]?
     public var batchSize = 256
@@ -74,8 +76,14 @@ public struct FeatureExtraction {
         try trained.checkInput(store.imageShape, of: dataPath)
         let modelFile = try H5File.open(modelPath)
         let rootSlice = try Self.rootSlice(of: modelFile)
-        let isClassifier = trained.model.head != nil && rootSlice == nil && trained.classes.count == trained.model.outputWidth
-        let source = try FeatureSource(model: trained.model, isClassifier: isClassifier, layer: layer, flatten: flatten)
+        // A classifier — its logits are stored whatever else is asked — is a model with a head
+        // that scores the store's classes and is not a student standing for a feature slice.
+        let isClassifier = trained.model.head != nil && rootSlice == nil && store.classes.count == trained.model.outputWidth
+        guard Set(attention).count == attention.count else {
+            throw StageError.usage("--attention names a tap twice: \(attention.joined(separator: ","))")
+        }
+        let source = try FeatureSource(model: trained.model, isClassifier: isClassifier, layer: layer, flatten: flatten,
+                                       attention: attention)
         let chosen = try chosenSplits(of: store)
         let output = AtomicOutput(outPath)
         try output.checkWritable()
@@ -87,15 +95,17 @@ public struct FeatureExtraction {
         }
         let settings = ExtractionSettings(modelSHA256: modelSHA, dataSHA256: dataSHA, layer: layer, flatten: flatten,
                                           splits: chosen, batch: batchSize, threads: ComputeThreads.count,
-                                          views: views, seed: views > 1 ? seed : nil, deflate: deflate)
+                                          views: views, seed: views > 1 ? seed : nil, deflate: deflate,
+                                          attention: attention.isEmpty ? nil : attention)
         if try isComplete(output.finalPath, settings) {
             return Outcome(path: outPath, alreadyComplete: true)
         }
 
         let layouts = try chosen.map { name in
             FeatureStoreWriter.SplitLayout(name: name, count: try store.split(name).count, featureShape: source.sampleShape,
-                                           logitsWidth: source.logitsWidth, views: name == "train" && views > 1 ? views : 0,
-                                           batch: batchSize)
+                                           logitsWidth: source.logitsWidth,
+                                           attention: source.attention.map { .init(tap: $0.tap, width: $0.width) },
+                                           views: name == "train" && views > 1 ? views : 0, batch: batchSize)
         }
         var outcome = Outcome(path: outPath)
         let writer: FeatureStoreWriter
@@ -232,6 +242,7 @@ public struct FeatureExtraction {
         try file.setAttribute("batch", batchSize)
         try file.setAttribute("threads", settings.threads)
         try file.setAttribute("deflate", deflate)
+        if !attention.isEmpty { try file.setAttribute("attention", attention) }
         try file.setAttribute(ExtractionSettings.attribute, settings.jsonText)
         try rootSlice?.write(to: file)
     }
@@ -286,7 +297,9 @@ public struct FeatureExtraction {
                 rows: rows, features: [Float](repeating: 0, count: rows.count * width),
                 logits: layout.logitsWidth.map { [Float](repeating: 0, count: rows.count * $0) },
                 viewFeatures: views > 0 ? [Float](repeating: 0, count: rows.count * views * width) : nil,
-                viewLogits: views > 0 && logits > 0 ? [Float](repeating: 0, count: rows.count * views * logits) : nil)
+                viewLogits: views > 0 && logits > 0 ? [Float](repeating: 0, count: rows.count * views * logits) : nil,
+                attention: layout.attention.map { [Float](repeating: 0, count: rows.count * $0.width) },
+                viewAttention: views > 0 ? layout.attention.map { [Float](repeating: 0, count: rows.count * views * $0.width) } : [])
             for first in stride(from: rows.lowerBound, to: rows.upperBound, by: batchSize) {
                 let batchRows = Array(first ..< min(first + batchSize, rows.upperBound))
                 let offset = first - rows.lowerBound
@@ -297,10 +310,17 @@ public struct FeatureExtraction {
                     if view == 0 {
                         Self.place(out.features.data, into: &block.features, at: offset, width: width)
                         if let l = out.logits { Self.place(l.data, into: &block.logits!, at: offset, width: logits) }
+                        for (k, a) in out.attention.enumerated() {
+                            Self.place(a.data, into: &block.attention[k], at: offset, width: layout.attention[k].width)
+                        }
                     }
                     if views > 0 {
                         Self.place(out.features.data, into: &block.viewFeatures!, at: offset, width: width, view: view, of: views)
                         if let l = out.logits { Self.place(l.data, into: &block.viewLogits!, at: offset, width: logits, view: view, of: views) }
+                        for (k, a) in out.attention.enumerated() {
+                            Self.place(a.data, into: &block.viewAttention[k], at: offset, width: layout.attention[k].width,
+                                       view: view, of: views)
+                        }
                     }
                 }
                 imagesRun += batchRows.count * max(views, 1)

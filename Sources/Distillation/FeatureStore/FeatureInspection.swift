@@ -49,6 +49,10 @@ public struct FeatureStatistics: InspectionSection {
             var parts = ["\(split.count) images", "features \(Self.shape(split.featureShape)) (\(description))"]
             if let k = split.logitsWidth { parts.append("logits \(k)") }
             if split.viewCount > 0 { parts.append("\(split.viewCount) views") }
+            let taps = split.attentionWidths.keys.sorted()
+            if !taps.isEmpty {
+                parts.append("attention maps " + taps.map { "\($0) (\(split.attentionWidths[$0]!))" }.joined(separator: ", "))
+            }
             summaries.append("/\(name): " + parts.joined(separator: ", "))
             let runs = Self.sampleRuns(count: split.count)
             let sample = { (read: (Range<Int>) throws -> [Float]) in try runs.flatMap { try read($0) } }
@@ -62,6 +66,11 @@ public struct FeatureStatistics: InspectionSection {
                 entries.append(Entry(path: "/\(name)/views/features", rows: split.count, runs: runs,
                                      values: try sample { try split.readViewFeatures($0) },
                                      shape: [split.viewCount] + split.featureShape, pooledLeading: 1))
+            }
+            for tap in taps {
+                entries.append(Entry(path: "/\(name)/attention/\(tap)", rows: split.count, runs: runs,
+                                     values: try sample { try split.readAttention(tap, $0) },
+                                     shape: [split.attentionWidths[tap]!]))
             }
         }
     }

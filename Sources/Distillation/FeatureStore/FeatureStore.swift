@@ -28,6 +28,7 @@ public final class FeatureStore {
     static let labelsName = "labels"
     static let viewsName = "views"
     static let paramsName = "params"
+    static let attentionName = "attention"
 
     public let path: String
     public let file: H5File
@@ -96,6 +97,8 @@ public final class FeatureStore {
         public let logitsWidth: Int?
         /// Views per image (the plain image is view 0); 0 when the split has no views.
         public let viewCount: Int
+        /// The taps whose attention maps the split stores, with each map's width H·W.
+        public let attentionWidths: [String: Int]
         public var featureWidth: Int { featureShape.reduce(1, *) }
 
         private let path: String
@@ -105,9 +108,11 @@ public final class FeatureStore {
         private let viewFeatures: H5Dataset?
         private let viewLogits: H5Dataset?
         private let viewParams: H5Dataset?
+        private let group: H5Group
 
         init(store: FeatureStore, group: H5Group, name: String) throws {
             self.name = name
+            self.group = group
             path = store.path
             features = try group.openDataset(FeatureStore.featuresName)
             labels = try group.openDataset(FeatureStore.labelsName)
@@ -140,6 +145,34 @@ public final class FeatureStore {
             } else {
                 (viewCount, viewFeatures, viewLogits, viewParams) = (0, nil, nil, nil)
             }
+            var widths: [String: Int] = [:]
+            if group.isGroup(FeatureStore.attentionName) {
+                let attention = try group.openGroup(FeatureStore.attentionName)
+                for tap in try attention.memberNames() {
+                    let shape = try attention.openDataset(tap).shape
+                    guard shape.count == 2, shape[0] == count else {
+                        throw fail("attention/\(tap) has shape \(shape); expected [\(count), H·W]")
+                    }
+                    widths[tap] = shape[1]
+                }
+            }
+            attentionWidths = widths
+        }
+
+        /// The attention maps of `tap` for images `rows`, [rows.count, H·W]; 65 when not stored.
+        public func readAttention(_ tap: String, _ rows: Range<Int>) throws -> [Float] {
+            guard let width = attentionWidths[tap] else { throw missing(FeatureStore.attentionName + "/" + tap) }
+            return try group.openDataset(FeatureStore.attentionName + "/" + tap)
+                .read(as: Float.self, start: [rows.lowerBound, 0], count: [rows.count, width])
+        }
+
+        /// The views' attention maps of `tap` for images `rows`, [rows.count, V, H·W]; 65 when
+        /// not stored.
+        public func readViewAttention(_ tap: String, _ rows: Range<Int>) throws -> [Float] {
+            let name = FeatureStore.viewsName + "/" + FeatureStore.attentionName + "/" + tap
+            guard let width = attentionWidths[tap], group.contains(name) else { throw missing(name) }
+            return try group.openDataset(name).read(as: Float.self, start: [rows.lowerBound, 0, 0],
+                                                    count: [rows.count, viewCount, width])
         }
 
         /// Features of images `rows` ([rows.count] + featureShape, row-major) into `buffer`; with

@@ -10,11 +10,18 @@ import KDCore
 /// compressed and written once). Cost: one hyperslab write per dataset and one flush per block.
 final class FeatureStoreWriter {
     /// The datasets and blocks of one split.
+    struct AttentionLayout: Equatable {
+        var tap: String
+        var width: Int
+    }
+
     struct SplitLayout: Equatable {
         var name: String
         var count: Int
         var featureShape: [Int]
         var logitsWidth: Int?
+        /// Attention maps stored: each tap with the map's width H·W.
+        var attention: [AttentionLayout]
         /// Views per image, view 0 the plain image; 0 for none.
         var views: Int
         var chunkRows: Int
@@ -25,13 +32,15 @@ final class FeatureStoreWriter {
         /// Chunks of at most `maxChunkBytes` for the widest dataset of the split (at least one
         /// row), as many rows as fit among the multiples and divisors of the batch size; a block
         /// is the larger of chunk and batch, so blocks hold whole batches and whole chunks.
-        init(name: String, count: Int, featureShape: [Int], logitsWidth: Int?, views: Int, batch: Int) {
+        init(name: String, count: Int, featureShape: [Int], logitsWidth: Int?, attention: [AttentionLayout] = [],
+             views: Int, batch: Int) {
             self.name = name
             self.count = count
             self.featureShape = featureShape
             self.logitsWidth = logitsWidth
+            self.attention = attention
             self.views = views
-            let rowBytes = 4 * featureShape.reduce(1, *) * max(views, 1)
+            let rowBytes = 4 * max(featureShape.reduce(1, *), attention.map(\.width).max() ?? 0) * max(views, 1)
             chunkRows = Self.rows(fitting: FeatureStoreWriter.maxChunkBytes / max(rowBytes, 1), batch: batch)
             blockRows = max(chunkRows, batch)
         }
@@ -50,6 +59,9 @@ final class FeatureStoreWriter {
         var logits: [Float]?
         var viewFeatures: [Float]?
         var viewLogits: [Float]?
+        /// Per attention tap, in the layout's order: [rows, H·W] and, with views, [rows, V, H·W].
+        var attention: [[Float]] = []
+        var viewAttention: [[Float]] = []
     }
 
     /// At most 1 MiB per chunk: big enough for deflate to do well, small enough that reading
@@ -84,6 +96,7 @@ final class FeatureStoreWriter {
             }
             try floats(FeatureStore.featuresName, layout.featureShape)
             if let k = layout.logitsWidth { try floats(FeatureStore.logitsName, [k]) }
+            for a in layout.attention { try floats(FeatureStore.attentionName + "/" + a.tap, [a.width]) }
             try group.writeDataset(FeatureStore.labelsName, labels[layout.name] ?? [], shape: [n], chunk: [rows], deflate: level)
             if layout.views > 0, let viewParams {
                 let views = FeatureStore.viewsName + "/"
@@ -91,6 +104,9 @@ final class FeatureStoreWriter {
                                        chunk: [rows, layout.views, 3], deflate: level)
                 try floats(views + FeatureStore.featuresName, [layout.views] + layout.featureShape)
                 if let k = layout.logitsWidth { try floats(views + FeatureStore.logitsName, [layout.views, k]) }
+                for a in layout.attention {
+                    try floats(views + FeatureStore.attentionName + "/" + a.tap, [layout.views, a.width])
+                }
             }
             try group.setAttribute(blockRowsAttribute, layout.blockRows)
             try group.setAttribute(blocksDoneAttribute, 0)
@@ -136,6 +152,12 @@ final class FeatureStoreWriter {
         let views = FeatureStore.viewsName + "/"
         try put(views + FeatureStore.featuresName, block.viewFeatures, [layout.views] + layout.featureShape)
         try put(views + FeatureStore.logitsName, block.viewLogits, [layout.views, layout.logitsWidth ?? 0])
+        for (a, values) in zip(layout.attention, block.attention) {
+            try put(FeatureStore.attentionName + "/" + a.tap, values, [a.width])
+        }
+        for (a, values) in zip(layout.attention, block.viewAttention) {
+            try put(views + FeatureStore.attentionName + "/" + a.tap, values, [layout.views, a.width])
+        }
         // A crash here leaves a written block unrecorded: the resumed run writes it again.
         FaultPoint.pass("extract-block")
         try group.setAttribute(Self.blocksDoneAttribute, index + 1)

@@ -32,6 +32,8 @@ struct TargetsFile {
         /// Columns of the flat dense features.
         case features(columns: Range<Int>)
         case logits
+        /// The attention maps of a tap.
+        case attention(tap: String)
     }
 
     /// The rows of `content` for every split both files have, and for the training views when
@@ -52,6 +54,13 @@ struct TargetsFile {
                 }
                 width = k
                 plain[name] = try split.readLogits(0 ..< split.count)
+            case .attention(let tap):
+                guard let positions = split.attentionWidths[tap] else {
+                    throw StageError.badData("\(path) stores no attention maps of \(tap) (/\(name)/attention/\(tap)); "
+                                             + "extract the teacher with kd extract --attention \(tap)")
+                }
+                width = positions
+                plain[name] = try split.readAttention(tap, 0 ..< split.count)
             }
         }
         guard views else { return StoredRows(width: width, plain: plain, views: nil) }
@@ -61,6 +70,7 @@ struct TargetsFile {
         switch content {
         case .features(let columns): rows = try train.readViewFeatures(0 ..< train.count, columns: columns)
         case .logits: rows = try train.readViewLogits(0 ..< train.count)
+        case .attention(let tap): rows = try train.readViewAttention(tap, 0 ..< train.count)
         }
         return StoredRows(width: width, plain: plain, views: (train.viewCount, rows))
     }

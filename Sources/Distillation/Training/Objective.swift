@@ -128,7 +128,7 @@ public struct Objective {
     }
 
     /// The outputs the terms read, from a forward pass of `model` in `mode`.
-    func outputs(of model: Model, _ batch: Tensor, mode: Mode) -> [String: Tensor] {
+    public func outputs(of model: Model, _ batch: Tensor, mode: Mode) -> [String: Tensor] {
         let (output, tapped) = model.forward(batch, mode: mode, taps: taps)
         return tapped.merging([Self.output: output]) { a, _ in a }
     }

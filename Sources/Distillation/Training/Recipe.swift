@@ -67,7 +67,14 @@ public struct Recipe: Codable, Equatable, Sendable {
         try require(["sgd", "adam"].contains(optimizer), "optimizer must be sgd or adam, got \"\(optimizer)\"")
         try require(["constant", "step", "cosine"].contains(schedule),
                     "schedule must be constant, step or cosine, got \"\(schedule)\"")
-        try require(learningRate > 0, "learning rate must be positive, got \(learningRate)")
+        try require(epochs <= 1_000_000, "epochs must be at most 1,000,000, got \(epochs)")
+        try require(batchSize <= 65_536, "batch size must be at most 65,536, got \(batchSize)")
+        try require(learningRate > 0 && learningRate.isFinite, "learning rate (--lr) must be a positive number, got \(learningRate)")
+        try require(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
+        try require(weightDecay >= 0 && weightDecay.isFinite, "weight decay must be a number ≥ 0, got \(weightDecay)")
+        try require(gamma > 0 && gamma <= 1, "gamma (the step decay factor) must be in (0, 1], got \(gamma)")
+        try require(minLearningRate >= 0 && minLearningRate.isFinite,
+                    "the cosine schedule's final rate (--min-lr) must be a number ≥ 0, got \(minLearningRate)")
         try require(stepSize >= 1, "step size must be at least 1 epoch, got \(stepSize)")
         try require(warmupEpochs >= 0 && warmupEpochs < Double(epochs),
                     "warm-up must be at least 0 and less than the \(epochs) epochs, got \(warmupEpochs)")

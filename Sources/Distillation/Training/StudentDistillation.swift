@@ -9,7 +9,9 @@ import NeuralNet
 ///   must be as wide as the chunk.
 /// - `kd` (Hinton KD, TAKD, and DGKD with several teachers): a classifier trained on
 ///   (1 − α)·`ce` + α·Σ `kd/<teacher>` over the teachers' stored logits at temperature T,
-///   `drop` of the teachers' terms left out of each step (DGKD's stochastic teaching).
+///   `drop` of the teachers' terms left out of each step (DGKD's stochastic teaching);
+/// - `at` (attention transfer): `ce` + β·Σ `at/<tap>` over the first teacher's stored
+///   attention maps; the same terms can join `kd`'s.
 /// With augmentation the student sees the stored views (`kd extract --views`), each term
 /// reading its targets for the view shown. The student's input and classes follow the store.
 public enum StudentDistillation {
@@ -43,18 +45,29 @@ public enum StudentDistillation {
                            recipe: recipe, objective: objective)
     }
 
-    /// The settings of logit distillation, checked by `logits`.
+    /// The settings of distillation from stored logits and attention maps, checked by `logits`.
     public struct LogitSettings: Sendable {
+        /// Whether the teachers' logits are terms (`kd`); without, cross-entropy has weight 1 (`at`).
+        public var logitTerms = true
         public var temperature: Double = 4
         /// Weight of the distillation terms; cross-entropy gets 1 − α.
         public var alpha: Double = 0.9
         /// Teachers' terms left out of each step.
         public var drop: Int = 0
+        /// Taps whose attention the student learns from the first targets file; empty: none
+        /// (with `logitTerms` off: every tap the file stores).
+        public var attention: [String] = []
+        /// Weight β of each attention term (1000 in the AT authors' code).
+        public var beta: Double = 1000
 
-        public init(temperature: Double = 4, alpha: Double = 0.9, drop: Int = 0) {
+        public init(logitTerms: Bool = true, temperature: Double = 4, alpha: Double = 0.9, drop: Int = 0,
+                    attention: [String] = [], beta: Double = 1000) {
+            self.logitTerms = logitTerms
             self.temperature = temperature
             self.alpha = alpha
             self.drop = drop
+            self.attention = attention
+            self.beta = beta
         }
     }
 
@@ -71,6 +84,10 @@ public enum StudentDistillation {
             throw StageError.usage("--alpha must be in [0, 1], got \(settings.alpha)")
         }
         guard !targetsPaths.isEmpty else { throw StageError.usage("give at least one --targets file") }
+        guard settings.beta.isFinite, settings.beta >= 0 else {
+            throw StageError.usage("--beta must be a number ≥ 0, got \(settings.beta)")
+        }
+        guard settings.logitTerms || settings.drop == 0 else { throw StageError.usage("--drop belongs to --method kd") }
         guard settings.drop >= 0, settings.drop < targetsPaths.count else {
             throw StageError.usage("--drop must be at least 0 and less than the number of --targets "
                                    + "(\(targetsPaths.count)), got \(settings.drop)")
@@ -83,10 +100,10 @@ public enum StudentDistillation {
         try TeacherTraining.checkTakes(adapted, store)
         let files = try targetsPaths.map { try TargetsFile(path: $0, store: store) }
         let names = termNames(files)
-        let alpha = Float(settings.alpha)
+        let alpha = Float(settings.logitTerms ? settings.alpha : 0)
         var terms: [Objective.WeightedTerm] = []
         if alpha < 1 { terms.append(.init(CrossEntropyTerm(), weight: 1 - alpha)) }
-        for (file, name) in zip(files, names) {
+        for (file, name) in zip(files, names) where settings.logitTerms {
             let rows = try file.rows(.logits, store: store, views: recipe.augment)
             guard rows.width == store.classes.count else {
                 throw StageError.badData("\(file.path) stores \(rows.width) logits per image, but the student classifies "
@@ -95,14 +112,41 @@ public enum StudentDistillation {
             terms.append(.init(LogitDistillationTerm(name: name, temperature: Float(settings.temperature), targets: rows),
                                weight: alpha, droppable: true))
         }
-        var objectiveSettings = ["method": "kd", "temperature": String(settings.temperature),
+        let taps = try attentionTaps(settings, files[0])
+        let student = try Model(adapted)
+        for tap in taps {
+            let rows = try files[0].rows(.attention(tap: tap), store: store, views: recipe.augment)
+            guard let shape = try? student.tapShape(tap), shape.count == 3 else {
+                throw StageError.badData("the student \(adapted.name) has no convolutional tap \(tap) for the attention "
+                                         + "stored in \(files[0].path); its taps are " + student.tapNames.joined(separator: ", "))
+            }
+            guard shape[1] * shape[2] == rows.width else {
+                throw StageError.badData("the student's \(tap) is \(shape) per image (\(shape[1] * shape[2]) positions), but "
+                                         + "\(files[0].path) stores \(tap) attention maps of \(rows.width) positions; the two "
+                                         + "must have the same spatial size")
+            }
+            terms.append(.init(AttentionTransferTerm(tap: tap, targets: rows), weight: Float(settings.beta)))
+        }
+        guard terms.count > 1 else {
+            throw StageError.usage("nothing to learn from the teachers: give --attention taps stored in \(files[0].path)")
+        }
+        let method = settings.logitTerms ? "kd" : "at"
+        var objectiveSettings = ["method": method, "temperature": String(settings.temperature),
                                  "alpha": String(settings.alpha), "drop": String(settings.drop)]
+        if !taps.isEmpty {
+            objectiveSettings["attention"] = taps.joined(separator: ",")
+            objectiveSettings["beta"] = String(settings.beta)
+        }
         objectiveSettings["targets_sha256"] = files.map(\.sha256).joined(separator: ",")
         let objective = Objective(
             terms: terms, classifies: true, augmentation: try augmentation(recipe, files), dropPerStep: settings.drop,
             settings: objectiveSettings) { file in
                 try file.setAttribute("classes", store.classes)
-                try file.setAttribute("method", "kd")
+                try file.setAttribute("method", method)
+                if !taps.isEmpty {
+                    try file.setAttribute("attention", taps)
+                    try file.setAttribute("beta", settings.beta)
+                }
                 try file.setAttribute("targets", targetsPaths)
                 try file.setAttribute("targets_sha256", files.map(\.sha256))
                 try file.setAttribute("temperature", settings.temperature)
@@ -111,6 +155,17 @@ public enum StudentDistillation {
             }
         return TrainingRun(stage: "distill", architecture: adapted, store: store, runPath: runPath,
                            recipe: recipe, objective: objective)
+    }
+
+    /// The taps asked for, or with `at` alone and none asked, every tap the file stores maps of.
+    static func attentionTaps(_ settings: LogitSettings, _ file: TargetsFile) throws -> [String] {
+        if !settings.attention.isEmpty || settings.logitTerms { return settings.attention }
+        let stored = try file.features.split("train").attentionWidths.keys.sorted()
+        guard !stored.isEmpty else {
+            throw StageError.badData("\(file.path) stores no attention maps; extract the teacher with kd extract "
+                                     + "--attention group1,group2,group3")
+        }
+        return stored
     }
 
     /// `kd/<teacher architecture>` per targets file, numbered where two share an architecture.
