@@ -22,7 +22,9 @@
 # (imirzadeh/Teacher-Assistant-Knowledge-Distillation): 200 epochs, batch 128, SGD with lr 0.1,
 # momentum 0.9, weight decay 1e-4; crop and flip. The decay (×0.1 every 60 epochs) is ours: kd's
 # step schedule has a fixed period, not TAKD's plateau search. T = 4 and α = 0.9 (KD_FLAGS) are
-# Hinton's common setting, not tuned per pair as TAKD's search does.
+# Hinton's common setting, not tuned per pair as TAKD's search does. TAKD's and DGKD's code
+# average the KL over the classes too (PyTorch's default reduction): add --kl-reduction mean to
+# KD_FLAGS to match them; kd's default is Hinton's batch mean.
 
 LOGIT_TEACHER  ?= resnet26
 TAKD_TA        ?= resnet14

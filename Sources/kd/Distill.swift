@@ -55,6 +55,10 @@ struct Distill: ParsableCommand {
     @Option(help: "kd: teachers' terms left out of each step, less than the number of --targets (default 0).")
     var drop: Int?
 
+    @Option(name: .customLong("kl-reduction"),
+            help: "kd: batchmean (Hinton; the default) or mean (also over the classes, as TAKD's and DGKD's code compute the KL).")
+    var klReduction: String?
+
     @Option(help: ArgumentHelp("kd, at: taps whose stored attention maps the student's follow, comma-separated.",
                                valueName: "taps"))
     var attention: String?
@@ -76,8 +80,9 @@ struct Distill: ParsableCommand {
                 guard targets.count == 1 else {
                     throw StageError.usage("--method chunk takes one --targets file, got \(targets.count)")
                 }
-                guard temperature == nil, alpha == nil, drop == nil, attention == nil, beta == nil else {
-                    throw StageError.usage("--temperature, --alpha, --drop, --attention and --beta belong to --method kd or at")
+                guard temperature == nil, alpha == nil, drop == nil, attention == nil, beta == nil, klReduction == nil else {
+                    throw StageError.usage("--temperature, --alpha, --drop, --kl-reduction, --attention and --beta belong to "
+                                           + "--method kd or at")
                 }
                 let job = try StudentDistillation.chunk(architecture: architecture, dataPath: data, targetsPath: targets[0],
                                                         chunk: try ChunkSpec(parsing: chunk), runPath: out,
@@ -89,15 +94,16 @@ struct Distill: ParsableCommand {
             case "kd", "at":
                 guard chunk == nil else { throw StageError.usage("--chunk belongs to --method chunk") }
                 if method == "at" {
-                    guard temperature == nil, alpha == nil, drop == nil else {
-                        throw StageError.usage("--temperature, --alpha and --drop belong to --method kd")
+                    guard temperature == nil, alpha == nil, drop == nil, klReduction == nil else {
+                        throw StageError.usage("--temperature, --alpha, --drop and --kl-reduction belong to --method kd")
                     }
                 }
                 let defaults = StudentDistillation.LogitSettings()
                 let taps = attention.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
                 let settings = StudentDistillation.LogitSettings(
                     logitTerms: method == "kd", temperature: temperature ?? defaults.temperature,
-                    alpha: alpha ?? defaults.alpha, drop: drop ?? defaults.drop, attention: taps, beta: beta ?? defaults.beta)
+                    alpha: alpha ?? defaults.alpha, drop: drop ?? defaults.drop, attention: taps, beta: beta ?? defaults.beta,
+                    reduction: klReduction ?? defaults.reduction)
                 let job = try StudentDistillation.logits(architecture: architecture, dataPath: data, targetsPaths: targets,
                                                          settings: settings, runPath: out, recipe: try recipe.resolve())
                 try recipe.run(job) { last in

@@ -108,6 +108,7 @@ import Testing
         try refused(["--targets", f.teacher, "--targets", f.assistant, "--drop", "2"], 64,
                     ["--drop", "less than the number of --targets (2)"], "drop everything")
         try refused([], 64, ["--targets"], "no targets")
+        try refused(["--targets", f.teacher, "--kl-reduction", "sum"], 64, ["--kl-reduction", "batchmean or mean"], "reduction")
         try refused(["--targets", f.teacher, "--chunk", "1/2"], 64, ["--chunk"], "chunk with kd")
 
         // Targets made from another store.

@@ -122,4 +122,20 @@ import Testing
             #expect(quotients.contains { abs($0 - analytic) <= 2e-2 * abs(analytic) + 2e-4 }, "input \(i): \(quotients) vs \(analytic)")
         }
     }
+
+    /// `--kl-reduction mean` (TAKD's and DGKD's code) is the batch-mean term divided by the
+    /// classes, value and gradient.
+    @Test func meanReductionDividesByTheClasses() {
+        let (rows, logits) = Self.batch(4)
+        var rng = RandomState(seed: 70)
+        let teacher = (0..<logits.count).map { _ in 2 * rng.normal() }
+        let outputs = [Objective.output: Tensor(shape: [4, Self.classes], data: logits)]
+        let batchmean = LogitDistillationTerm(name: "kd", temperature: 4, logits: ["train": teacher], classes: Self.classes)
+        let mean = LogitDistillationTerm(name: "kd", temperature: 4, meanOverClasses: true, logits: ["train": teacher],
+                                         classes: Self.classes)
+        let a = batchmean.evaluate(outputs, batch: rows), b = mean.evaluate(outputs, batch: rows)
+        #expect(abs(b.value - a.value / Float(Self.classes)) <= 1e-7)
+        let ga = a.gradients[Objective.output]!.data, gb = b.gradients[Objective.output]!.data
+        #expect(zip(ga, gb).allSatisfy { abs($0 / Float(Self.classes) - $1) <= 1e-8 })
+    }
 }

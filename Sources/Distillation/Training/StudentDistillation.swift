@@ -59,15 +59,19 @@ public enum StudentDistillation {
         public var attention: [String] = []
         /// Weight β of each attention term (1000 in the AT authors' code).
         public var beta: Double = 1000
+        /// The KL term's reduction: "batchmean" (Hinton; PyTorch's `kl_div(…, "batchmean")`) or
+        /// "mean" (also over the classes, as TAKD's and DGKD's code compute it).
+        public var reduction = "batchmean"
 
         public init(logitTerms: Bool = true, temperature: Double = 4, alpha: Double = 0.9, drop: Int = 0,
-                    attention: [String] = [], beta: Double = 1000) {
+                    attention: [String] = [], beta: Double = 1000, reduction: String = "batchmean") {
             self.logitTerms = logitTerms
             self.temperature = temperature
             self.alpha = alpha
             self.drop = drop
             self.attention = attention
             self.beta = beta
+            self.reduction = reduction
         }
     }
 
@@ -84,6 +88,9 @@ public enum StudentDistillation {
             throw StageError.usage("--alpha must be in [0, 1], got \(settings.alpha)")
         }
         guard !targetsPaths.isEmpty else { throw StageError.usage("give at least one --targets file") }
+        guard ["batchmean", "mean"].contains(settings.reduction) else {
+            throw StageError.usage("--kl-reduction must be batchmean or mean, got \"\(settings.reduction)\"")
+        }
         guard settings.beta.isFinite, settings.beta >= 0 else {
             throw StageError.usage("--beta must be a number ≥ 0, got \(settings.beta)")
         }
@@ -109,7 +116,8 @@ public enum StudentDistillation {
                 throw StageError.badData("\(file.path) stores \(rows.width) logits per image, but the student classifies "
                                          + "the \(store.classes.count) classes of \(store.path)")
             }
-            terms.append(.init(LogitDistillationTerm(name: name, temperature: Float(settings.temperature), targets: rows),
+            terms.append(.init(LogitDistillationTerm(name: name, temperature: Float(settings.temperature),
+                                                     meanOverClasses: settings.reduction == "mean", targets: rows),
                                weight: alpha, droppable: true))
         }
         let taps = try attentionTaps(settings, files[0])
@@ -133,6 +141,7 @@ public enum StudentDistillation {
         let method = settings.logitTerms ? "kd" : "at"
         var objectiveSettings = ["method": method, "temperature": String(settings.temperature),
                                  "alpha": String(settings.alpha), "drop": String(settings.drop)]
+        if settings.reduction != "batchmean" { objectiveSettings["kl_reduction"] = settings.reduction }
         if !taps.isEmpty {
             objectiveSettings["attention"] = taps.joined(separator: ",")
             objectiveSettings["beta"] = String(settings.beta)
@@ -152,6 +161,7 @@ public enum StudentDistillation {
                 try file.setAttribute("temperature", settings.temperature)
                 try file.setAttribute("alpha", settings.alpha)
                 try file.setAttribute("drop", settings.drop)
+                try file.setAttribute("kl_reduction", settings.reduction)
             }
         return TrainingRun(stage: "distill", architecture: adapted, store: store, runPath: runPath,
                            recipe: recipe, objective: objective)
