@@ -201,7 +201,10 @@ import Testing
         let studentRows = try Self.csvRows(out + "/students.csv")
         #expect(studentRows.count == 15 + 3)
         for row in studentRows {
-            let (train, test, curve) = try #require(fake.losses[row["path"] ?? ""])
+            // Paths are relative to the report folder.
+            let path = (out + "/" + (row["path"] ?? "") as NSString).standardizingPath
+            #expect(row["path"]?.hasPrefix("../../Runs/") == true, "\(row["path"] ?? "")")
+            let (train, test, curve) = try #require(fake.losses[path], "\(path) from \(row["path"] ?? "")")
             #expect(Double(row["train_loss"] ?? "") == train)
             #expect(Double(row["test_loss"] ?? "") == test)
             #expect(row["epochs"] == "\(curve.count)")

@@ -6,6 +6,8 @@ import Foundation
 /// accuracy per epoch (mean over seeds). Cost: linear in the number of students.
 struct MethodTables {
     let methods: [MethodResults]
+    /// Paths are written relative to the report.
+    let paths: ReportPaths
 
     /// The section of report.md, with the plot file embedded at its end.
     func markdown(plot: String) -> String {
@@ -30,7 +32,7 @@ struct MethodTables {
         for m in methods {
             guard let t = m.teacher, !teachers.contains(t.path) else { continue }
             teachers.append(t.path)
-            out += "\nTeacher of \(m.name): \(t.arch ?? "?") at \(ReportTables.percent(t.accuracy)) % (`\(t.path)`).\n"
+            out += "\nTeacher of \(m.name): \(t.arch ?? "?") at \(ReportTables.percent(t.accuracy)) % (`\(paths.relative(t.path))`).\n"
         }
         out += "\n![test accuracy of the students per epoch, mean over seeds](\(plot))\n\nThe same numbers: `methods.csv`.\n"
         return out
@@ -41,7 +43,8 @@ struct MethodTables {
         for m in methods {
             for s in m.seeds {
                 lines.append(ReportTables.csv([m.name, m.studentArch, String(s.seed), s.accuracy.map { String($0) },
-                                               m.targets.joined(separator: " "), s.path]))
+                                               m.targets.map(paths.relative).joined(separator: " "),
+                                               paths.relative(s.path)]))
             }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -35,13 +35,14 @@ public struct ExperimentReport {
         }
         let out = (outPath as NSString).standardizingPath
         try checkReplaceable(out)
-        let paths = runPaths.map { ($0 as NSString).standardizingPath }
-        let experiments = try zip(paths, Self.names(paths)).map { try ExperimentResults.load(path: $0, name: $1) }
+        let runFolders = runPaths.map { ($0 as NSString).standardizingPath }
+        let experiments = try zip(runFolders, Self.names(runFolders)).map { try ExperimentResults.load(path: $0, name: $1) }
         let methodFolders = methodPaths.map { ($0 as NSString).standardizingPath }
         let methods = try zip(methodFolders, Self.names(methodFolders)).map { try MethodResults.load(path: $0, name: $1) }
 
-        let tables = ReportTables(experiments: experiments)
-        let methodTables = MethodTables(methods: methods)
+        let relative = ReportPaths(folder: out)
+        let tables = ReportTables(experiments: experiments, paths: relative)
+        let methodTables = MethodTables(methods: methods, paths: relative)
         let provenance = "Made by kd \(Provenance.kdVersion) at \(Provenance.timestamp): `\(Provenance.commandLine)`"
         let title = "Distillation experiments: \((out as NSString).lastPathComponent)"
         var files: [(name: String, text: String)] = []

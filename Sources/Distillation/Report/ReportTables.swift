@@ -6,6 +6,8 @@ import Foundation
 /// as the plots' data. Cost: linear in the number of students.
 struct ReportTables {
     let experiments: [ExperimentResults]
+    /// Paths are written relative to the report.
+    let paths: ReportPaths
 
     /// Every ensemble size any experiment has, ascending.
     var sizes: [Int] {
@@ -23,7 +25,9 @@ struct ReportTables {
     func markdown(plots: [(file: String, caption: String)]) -> String {
         var out = "\n## Teacher-Class experiments\n\n"
         out += "| experiment | folder | teacher |\n|---|---|---|\n"
-        for e in experiments { out += "| \(e.name) | `\(e.path)` | `\(e.teacher.path)` |\n" }
+        for e in experiments {
+            out += "| \(e.name) | `\(paths.relative(e.path))` | `\(paths.relative(e.teacher.path))` |\n"
+        }
 
         out += "\n### Test accuracy (%)\n\n"
         out += "Each ensemble is its students' outputs, concatenated in chunk order, on the teacher's output layer: "
@@ -82,12 +86,12 @@ struct ReportTables {
         var lines = ["experiment,model,students,parameters,test_accuracy_before_finetune,test_accuracy,path"]
         for e in experiments {
             lines.append(Self.csv([e.name, "teacher", "0", e.teacher.parameterCount.map(String.init), nil,
-                                   e.teacher.accuracy.map { "\($0)" }, e.teacher.path]))
+                                   e.teacher.accuracy.map { "\($0)" }, paths.relative(e.teacher.path)]))
             for ensemble in e.ensembles {
                 lines.append(Self.csv([e.name, "ensemble-\(ensemble.size)", "\(ensemble.size)",
                                        ensemble.parameterCount.map(String.init),
                                        ensemble.accuracyBeforeFinetune.map { "\($0)" }, ensemble.accuracy.map { "\($0)" },
-                                       ensemble.path]))
+                                       paths.relative(ensemble.path)]))
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -101,7 +105,7 @@ struct ReportTables {
                 for s in ensemble.students {
                     lines.append(Self.csv([e.name, s.name, "\(ensemble.size)", s.chunk,
                                            s.rootRange.map { "\($0.lowerBound)" }, s.rootRange.map { "\($0.upperBound)" },
-                                           s.trainLoss.map { "\($0)" }, s.testLoss.map { "\($0)" }, "\(s.curve.count)", s.path]))
+                                           s.trainLoss.map { "\($0)" }, s.testLoss.map { "\($0)" }, "\(s.curve.count)", paths.relative(s.path)]))
                 }
             }
         }
