@@ -4,8 +4,9 @@ import NeuralNet
 /// `kd/<teacher>`: Hinton's distillation term against a teacher's stored logits,
 /// T² · KL(softmax(t/T) ‖ softmax(s/T)), batch-mean (PyTorch: `F.kl_div(log_softmax(s/T),
 /// softmax(t/T), reduction="batchmean") * T²`) — or, with `meanOverClasses`, divided by the K
-/// classes too, as PyTorch's default `reduction="mean"` that TAKD's and DGKD's code use. The teacher never runs: its logits for every
-/// image (and every stored view) come from a feature file (`kd extract`).
+/// classes too, as PyTorch's default `reduction="mean"` that TAKD's and DGKD's code use. The
+/// teacher never runs: its logits for every image (and every stored view) come from a feature
+/// file (`kd extract`).
 /// Cost: the logits in memory (N × K floats per split, N × V × K for views); softmaxes per step.
 public struct LogitDistillationTerm: LossTerm {
     public var name: String

@@ -46,18 +46,18 @@ struct StoredRows {
     /// The rows of `batch`, [rows.count, width].
     func rows(for batch: BatchRows) -> Tensor {
         let w = width
+        // A row's place: image n's, or its view's when the batch shows stored views.
+        let (source, perImage, chosen): ([Float], Int, [Int]?) = if let views, let shown = batch.views {
+            (views.rows, views.count, shown)
+        } else {
+            (plain[batch.set.split]!, 1, nil)
+        }
         return Tensor(shape: [batch.rows.count, w]) { out in
-            for (k, row) in batch.rows.enumerated() {
-                let n = batch.set.sourceIndices[row]
-                let source: ArraySlice<Float>
-                if let chosen = batch.views, let views {
-                    let from = (n * views.count + chosen[k]) * w
-                    source = views.rows[from ..< from + w]
-                } else {
-                    let split = plain[batch.set.split]!
-                    source = split[n * w ..< (n + 1) * w]
+            source.withUnsafeBufferPointer { rows in
+                for (k, row) in batch.rows.enumerated() {
+                    let from = (batch.set.sourceIndices[row] * perImage + (chosen?[k] ?? 0)) * w
+                    (out.baseAddress! + k * w).update(from: rows.baseAddress! + from, count: w)
                 }
-                for j in 0..<w { out[k * w + j] = source[source.startIndex + j] }
             }
         }
     }

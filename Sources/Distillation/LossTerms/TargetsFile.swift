@@ -4,17 +4,18 @@ import KDCore
 /// A feature file (`kd extract`) opened as the source of a term's per-image targets, after
 /// the checks every such term needs: it was made from the data store being trained on (by
 /// SHA-256), and it has a row for every image of each split the store has.
-/// Cost: opening the file and hashing it and the store.
+/// Cost: opening the file and hashing it.
 struct TargetsFile {
     let path: String
     let features: FeatureStore
     let sha256: String
 
-    init(path: String, store: DataStore) throws {
+    /// `storeSHA256` is the store's content digest, computed once by the caller for all its files.
+    init(path: String, store: DataStore, storeSHA256: String) throws {
         self.path = path
         sha256 = try FileDigest.sha256(path: path)
         features = try FeatureStore(path: path)
-        try features.checkMadeFrom(dataPath: store.path, sha256: try FileDigest.sha256(path: store.path))
+        try features.checkMadeFrom(dataPath: store.path, sha256: storeSHA256)
         for name in store.splitNames where features.splitNames.contains(name) {
             let n = try store.split(name).count, stored = try features.split(name).count
             guard stored == n else {

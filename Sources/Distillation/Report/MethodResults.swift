@@ -62,8 +62,7 @@ public struct MethodResults {
                 result.studentArch = (try? Architecture(jsonText: text))?.name
             }
             if result.targets.isEmpty { result.targets = try file.stringArrayAttribute("targets") ?? [] }
-            let rows = ((try? String(contentsOfFile: folder + "/metrics.csv", encoding: .utf8)) ?? "")
-                .split(separator: "\n").dropFirst().compactMap { EpochMetrics(csvRow: String($0)) }
+            let rows = EpochMetrics.rows(inFolder: folder)
             result.seeds.append(Seed(seed: seed, path: folder + "/model.h5", accuracy: try file.doubleAttribute("test_accuracy"),
                                      curve: rows.compactMap(\.testAccuracy)))
         }

@@ -112,9 +112,7 @@ public struct StudentResult {
         let file = try H5File.open(path)
         try ReportFiles.checkModel(file)
         let range = try file.intArrayAttribute("root_range")
-        let metrics = (path as NSString).deletingLastPathComponent + "/metrics.csv"
-        let rows = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "")
-            .split(separator: "\n").dropFirst().compactMap { EpochMetrics(csvRow: String($0)) }
+        let rows = EpochMetrics.rows(inFolder: (path as NSString).deletingLastPathComponent)
         return StudentResult(name: name, path: path, chunk: try file.stringAttribute("chunk"),
                              rootRange: range.flatMap { $0.count == 2 && $0[0] <= $0[1] ? $0[0] ..< $0[1] : nil },
                              trainLoss: try file.doubleAttribute("train_loss"), testLoss: try file.doubleAttribute("test_loss"),

@@ -60,6 +60,12 @@ public struct EpochMetrics: Sendable {
         testTerms = stride(from: terms.startIndex + 1, to: terms.endIndex, by: 2).map { Double(f[$0]) }
     }
 
+    /// The rows of the `metrics.csv` in `folder`; empty when there is none.
+    public static func rows(inFolder folder: String) -> [EpochMetrics] {
+        ((try? String(contentsOfFile: folder + "/metrics.csv", encoding: .utf8)) ?? "")
+            .split(separator: "\n").dropFirst().compactMap { EpochMetrics(csvRow: String($0)) }
+    }
+
     /// The epoch number of a CSV row, nil for the header or a broken line.
     static func epoch(ofRow row: Substring) -> Int? {
         row.split(separator: ",", maxSplits: 1).first.flatMap { Int($0) }

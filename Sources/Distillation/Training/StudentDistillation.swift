@@ -20,10 +20,9 @@ public enum StudentDistillation {
                              chunk: ChunkSpec, runPath: String, recipe: Recipe) throws -> TrainingRun {
         let store = try DataStore(path: dataPath)
         let adapted = architecture.with(input: store.imageShape)
-        try TeacherTraining.checkTakes(adapted, store)
-        let targets = try TargetsFile(path: targetsPath, store: store)
+        let outputs = try TeacherTraining.checkTakes(adapted, store).outputWidth
+        let targets = try TargetsFile(path: targetsPath, store: store, storeSHA256: try FileDigest.sha256(path: store.path))
         let term = try FeatureRegressionTerm(chunkOf: targets, chunk: chunk, store: store, views: recipe.augment)
-        let outputs = try Model(adapted).outputWidth
         guard outputs == term.width else {
             throw StageError.badData("architecture \(adapted.name) outputs \(outputs) values, but chunk \(chunk) of "
                                      + "\(targetsPath) is \(term.width) wide; choose a student whose output "
@@ -99,13 +98,15 @@ public enum StudentDistillation {
             throw StageError.usage("--drop must be at least 0 and less than the number of --targets "
                                    + "(\(targetsPaths.count)), got \(settings.drop)")
         }
+        let method = settings.logitTerms ? "kd" : "at"
         let store = try DataStore(path: dataPath)
         guard architecture.head != nil else {
-            throw StageError.usage("architecture \(architecture.name) has no classifier head; --method kd needs one")
+            throw StageError.usage("architecture \(architecture.name) has no classifier head; --method \(method) needs one")
         }
         let adapted = try architecture.with(input: store.imageShape).with(classes: store.classes.count)
-        try TeacherTraining.checkTakes(adapted, store)
-        let files = try targetsPaths.map { try TargetsFile(path: $0, store: store) }
+        let student = try TeacherTraining.checkTakes(adapted, store)
+        let storeSHA256 = try FileDigest.sha256(path: store.path)
+        let files = try targetsPaths.map { try TargetsFile(path: $0, store: store, storeSHA256: storeSHA256) }
         let names = termNames(files)
         let alpha = Float(settings.logitTerms ? settings.alpha : 0)
         var terms: [Objective.WeightedTerm] = []
@@ -121,7 +122,6 @@ public enum StudentDistillation {
                                weight: alpha, droppable: true))
         }
         let taps = try attentionTaps(settings, files[0])
-        let student = try Model(adapted)
         for tap in taps {
             let rows = try files[0].rows(.attention(tap: tap), store: store, views: recipe.augment)
             guard let shape = try? student.tapShape(tap), shape.count == 3 else {
@@ -138,7 +138,6 @@ public enum StudentDistillation {
         guard terms.count > 1 else {
             throw StageError.usage("nothing to learn from the teachers: give --attention taps stored in \(files[0].path)")
         }
-        let method = settings.logitTerms ? "kd" : "at"
         var objectiveSettings = ["method": method, "temperature": String(settings.temperature),
                                  "alpha": String(settings.alpha), "drop": String(settings.drop)]
         if settings.reduction != "batchmean" { objectiveSettings["kl_reduction"] = settings.reduction }

@@ -18,9 +18,11 @@ public enum TeacherTraining {
                            objective: .classification(classes: store.classes, augment: recipe.augment))
     }
 
-    /// Throws 65 unless the network can be built for the store's images.
-    static func checkTakes(_ architecture: Architecture, _ store: DataStore) throws {
-        do { _ = try Model(architecture) } catch let error as StageError {
+    /// The network built for the store's images (for further checks of its shapes); 65 when it
+    /// cannot be.
+    @discardableResult
+    static func checkTakes(_ architecture: Architecture, _ store: DataStore) throws -> Model {
+        do { return try Model(architecture) } catch let error as StageError {
             throw StageError.badData("architecture \(architecture.name) does not take the images of \(store.path) "
                                      + "(\(store.imageShape.map(String.init).joined(separator: "×"))): \(error.message)")
         }

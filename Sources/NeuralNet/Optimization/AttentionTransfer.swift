@@ -6,7 +6,7 @@
 ///     a(x)ₙ  = q(x)ₙ / max(‖q(x)ₙ‖₂, 1e-12)   (PyTorch: F.normalize(x.pow(2).mean(1).view(N, -1)))
 ///     loss   = (1/(N·H·W)) Σ (a(x) − t)²      (the authors' `(at(x) - at(y)).pow(2).mean()`)
 ///
-/// Cost: two passes over the activations forward, two backward.
+/// Cost: one pass over the activations forward (plus three over the maps), one backward.
 public enum AttentionTransfer {
     /// The normalization's floor, F.normalize's default eps.
     static let epsilon: Float = 1e-12
@@ -21,22 +21,25 @@ public enum AttentionTransfer {
         precondition(x.shape.count == 4, "attention maps need activations [N, C, H, W], got \(x.shape)")
         let (n, c, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
         var norms = [Float](repeating: 0, count: n)
-        let maps = Tensor(shape: [n, plane]) { a in
-            for image in 0..<n {
-                var sumSquares: Double = 0
-                for p in 0..<plane {
-                    var q: Float = 0
+        var maps = Tensor(shape: [n, plane], repeating: 0)
+        x.data.withUnsafeBufferPointer { xs in
+            maps.data.withUnsafeMutableBufferPointer { q in
+                for image in 0..<n {
+                    let row = q.baseAddress! + image * plane
+                    // Channel by channel over contiguous planes, then the mean.
                     for channel in 0..<c {
-                        let v = x.data[(image * c + channel) * plane + p]
-                        q += v * v
+                        let source = xs.baseAddress! + (image * c + channel) * plane
+                        for p in 0..<plane { row[p] += source[p] * source[p] }
                     }
-                    q /= Float(c)
-                    a[image * plane + p] = q
-                    sumSquares += Double(q) * Double(q)
+                    var sumSquares: Double = 0
+                    for p in 0..<plane {
+                        row[p] /= Float(c)
+                        sumSquares += Double(row[p]) * Double(row[p])
+                    }
+                    let norm = max(Float(sumSquares.squareRoot()), epsilon)
+                    norms[image] = norm
+                    for p in 0..<plane { row[p] /= norm }
                 }
-                let norm = max(Float(sumSquares.squareRoot()), epsilon)
-                norms[image] = norm
-                for p in 0..<plane { a[image * plane + p] /= norm }
             }
         }
         return (maps, norms)
