@@ -25,13 +25,20 @@ struct Distill: ParsableCommand {
             tap's output; the student's taps must have the stored maps' spatial size. \
             --attention with --method kd adds the same terms to KD's.
 
+            --method ctkd (collaborative teaching, Zhao et al.): the student and a scratch \
+            teacher (--scratch ARCH) train together from scratch on the same batches, each with \
+            its own optimizer: CE(scratch) + CE(student) + γ·mean_n ‖z_scratch − z_student‖² \
+            (the scratch logits detached) + β·Σ AT(student, expert), the expert's attention maps \
+            read from the one --targets file (kd extract --attention). RUN/model.h5 is the \
+            student, RUN/scratch/model.h5 the scratch teacher; checkpoints hold both.
+
             With --augment the student sees the files' stored views (kd extract --views), each \
             term reading its targets for the very view shown. metrics.csv has a train and a test \
             column per loss term. Same run folder, checkpoint, resume and metrics.csv contract \
             as kd train.
             """)
 
-    @Option(help: "chunk (feature-chunk regression), kd (logit distillation) or at (attention transfer).")
+    @Option(help: "chunk (feature-chunk regression), kd (logit distillation), at (attention transfer) or ctkd (collaborative teaching).")
     var method: String = "chunk"
 
     @Option(help: "Student architecture: a preset or a JSON file. chunk: its output as wide as the chunk; kd: a classifier.")
@@ -59,12 +66,18 @@ struct Distill: ParsableCommand {
             help: "kd: batchmean (Hinton; the default) or mean (also over the classes, as TAKD's and DGKD's code compute the KL).")
     var klReduction: String?
 
-    @Option(help: ArgumentHelp("kd, at: taps whose stored attention maps the student's follow, comma-separated.",
+    @Option(help: ArgumentHelp("kd, at, ctkd: taps whose stored attention maps the student's follow, comma-separated.",
                                valueName: "taps"))
     var attention: String?
 
-    @Option(help: "kd, at: weight β of each attention term (default 1000).")
+    @Option(help: "kd, at, ctkd: weight β of each attention term (default 1000).")
     var beta: Double?
+
+    @Option(help: "ctkd: the scratch teacher's architecture (a preset or a JSON file), a classifier trained in the same run.")
+    var scratch: String?
+
+    @Option(help: "ctkd: weight γ of the logit term between scratch teacher and student (default 0.05).")
+    var gamma: Double?
 
     @Option(help: "Run folder (created if missing).")
     var out: String
@@ -74,6 +87,10 @@ struct Distill: ParsableCommand {
     func run() throws {
         try runStage("distill") {
             let architecture = try ArchitectureCatalog.resolve(arch)
+            let taps = attention.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
+            guard method == "ctkd" || (scratch == nil && gamma == nil) else {
+                throw StageError.usage("--scratch and --gamma belong to --method ctkd")
+            }
             switch method {
             case "chunk":
                 guard let chunk else { throw StageError.usage("--method chunk needs --chunk K/N") }
@@ -99,7 +116,6 @@ struct Distill: ParsableCommand {
                     }
                 }
                 let defaults = StudentDistillation.LogitSettings()
-                let taps = attention.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
                 let settings = StudentDistillation.LogitSettings(
                     logitTerms: method == "kd", temperature: temperature ?? defaults.temperature,
                     alpha: alpha ?? defaults.alpha, drop: drop ?? defaults.drop, attention: taps, beta: beta ?? defaults.beta,
@@ -109,8 +125,27 @@ struct Distill: ParsableCommand {
                 try recipe.run(job) { last in
                     last.testAccuracy.map { String(format: ", test accuracy %.2f%%", 100 * $0) } ?? ""
                 }
+            case "ctkd":
+                guard chunk == nil, temperature == nil, alpha == nil, drop == nil, klReduction == nil else {
+                    throw StageError.usage("--chunk, --temperature, --alpha, --drop and --kl-reduction do not belong to "
+                                           + "--method ctkd")
+                }
+                guard let scratch else { throw StageError.usage("--method ctkd needs --scratch ARCH, the scratch teacher") }
+                guard targets.count == 1 else {
+                    throw StageError.usage("--method ctkd takes one --targets file (the expert's attention maps), "
+                                           + "got \(targets.count)")
+                }
+                let defaults = CollaborativeTeaching.Settings()
+                let job = try CollaborativeTeaching.prepare(
+                    student: architecture, scratch: try ArchitectureCatalog.resolve(scratch), dataPath: data,
+                    targetsPath: targets[0],
+                    settings: .init(gamma: gamma ?? defaults.gamma, beta: beta ?? defaults.beta, attention: taps),
+                    runPath: out, recipe: try recipe.resolve())
+                try recipe.run(job) { last in
+                    last.testAccuracy.map { String(format: ", test accuracy %.2f%%", 100 * $0) } ?? ""
+                }
             default:
-                throw StageError.usage("--method must be chunk, kd or at, got \"\(method)\"")
+                throw StageError.usage("--method must be chunk, kd, at or ctkd, got \"\(method)\"")
             }
         }
     }

@@ -67,5 +67,9 @@ struct RecipeOptions: ParsableArguments {
         } else {
             print("model: \(outcome.modelPath)" + (outcome.last.map(describe) ?? ""))
         }
+        for (path, accuracy) in zip(outcome.modelPaths.dropFirst(), outcome.otherAccuracies) {
+            print("model: \(path)" + (outcome.alreadyComplete ? " (already complete)"
+                                       : accuracy.map { String(format: ", test accuracy %.2f%%", 100 * $0) } ?? ""))
+        }
     }
 }

@@ -123,6 +123,45 @@ import Testing
         }
     }
 
+    /// CTKD's objective over two trainees: `l2/scratch` is the batch mean of the per-image
+    /// squared logit distance; the sum's gradient by central differences over both trainees'
+    /// logits equals the analytic one for the student, while the scratch teacher receives only
+    /// its own cross-entropy's gradient (the l2 term's is detached from it).
+    @Test func logitL2TermAndItsGradientWithTheScratchLogitsDetached() throws {
+        let (rows, logits) = Self.batch(4)
+        var rng = RandomState(seed: 80)
+        let scratchLogits = (0..<logits.count).map { _ in 2 * rng.normal() }
+        let scratch = Trainee.key(Objective.output, trainee: "scratch")
+        #expect(scratch == "scratch/output")
+        let gamma: Float = 0.3
+        let objective = Objective(terms: [.init(CrossEntropyTerm(name: "ce/student")),
+                                          .init(CrossEntropyTerm(name: "ce/scratch", input: scratch)),
+                                          .init(LogitL2Term(peer: "scratch"), weight: gamma)], classifies: true)
+        func evaluate(_ student: [Float], _ teacher: [Float]) throws -> (loss: Float, values: [Float?], gradients: [String: Tensor]) {
+            try objective.evaluate([Objective.output: Tensor(shape: [4, Self.classes], data: student),
+                                    scratch: Tensor(shape: [4, Self.classes], data: teacher)], batch: rows)
+        }
+        let step = try evaluate(logits, scratchLogits)
+        let expectedL2 = zip(logits, scratchLogits).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / 4
+        #expect(abs(Double(try #require(step.values[2])) - expectedL2) <= 1e-5 * expectedL2)
+        #expect(abs(step.loss - (step.values[0]! + step.values[1]! + gamma * step.values[2]!)) <= 1e-5 * abs(step.loss))
+        #expect(step.gradients.keys.sorted() == [Objective.output, scratch])
+        // The student's gradient is that of the whole sum.
+        for i in logits.indices {
+            var up = logits, down = logits
+            up[i] += 1e-2
+            down[i] -= 1e-2
+            let numeric = (Double(try evaluate(up, scratchLogits).loss) - Double(try evaluate(down, scratchLogits).loss))
+                / Double(up[i] - down[i])
+            let analytic = Double(step.gradients[Objective.output]!.data[i])
+            #expect(abs(numeric - analytic) <= 2e-3 * max(1, abs(numeric)), "student logit \(i)")
+        }
+        // The scratch teacher's gradient is its cross-entropy's alone.
+        let ownCE = softmaxCrossEntropy(logits: Tensor(shape: [4, Self.classes], data: scratchLogits),
+                                        labels: rows.labels).grad
+        #expect(step.gradients[scratch]!.data == ownCE.data)
+    }
+
     /// `--kl-reduction mean` (TAKD's and DGKD's code) is the batch-mean term divided by the
     /// classes, value and gradient.
     @Test func meanReductionDividesByTheClasses() {

@@ -64,13 +64,13 @@ import Testing
         let file = try H5File.open(path)
         #expect(try file.stringAttribute("kd_kind") == "checkpoint")
         #expect(try file.intAttribute("epoch") == 1)
-        #expect(try ModelFile.optimizerState(in: file) == sgd.state)
+        #expect(try ModelFile.optimizerState(in: file.root) == sgd.state)
 
         let resumed = try Model(small, seed: 99)
-        try ModelFile.load(into: resumed, from: file)
+        try ModelFile.load(into: resumed, from: file.root)
         #expect(resumed.stateDict.map(\.1.value) == model.stateDict.map(\.1.value))
         let resumedSGD = try SGD(parameters: resumed.namedParameters, learningRate: 0.05, momentum: 0.9)
-        try resumedSGD.restore(try ModelFile.optimizerState(in: file)!)
+        try resumedSGD.restore(try ModelFile.optimizerState(in: file.root)!)
         #expect(resumedSGD.state == sgd.state)
     }
 

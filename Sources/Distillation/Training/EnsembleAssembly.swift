@@ -113,12 +113,13 @@ public struct EnsembleAssembly {
             classes: store.classes, augment: recipe.augment,
             settings: ["members_sha256": memberDigests.joined(separator: ","), "head_sha256": rootSHA,
                        "finetune": finetuneStudents ? "all" : "head"])
-        var job = TrainingRun(stage: "ensemble", architecture: architecture, store: store, runPath: runPath,
+        var trainee = Trainee(name: "ensemble", architecture: architecture)
+        trainee.initialize = initialize
+        trainee.frozenTrunk = !finetuneStudents
+        trainee.describeModel = describe
+        var job = TrainingRun(stage: "ensemble", trainees: [trainee], store: store, runPath: runPath,
                               recipe: recipe, objective: objective)
-        job.initialize = initialize
-        job.frozenTrunk = !finetuneStudents
         job.normalization = students[0].normalization
-        job.describeModel = describe
         job.restart = restart
         job.keepCheckpoints = keepCheckpoints
         let outcome = try job.run()

@@ -1,9 +1,11 @@
 import Foundation
 
 /// One row of a run's `metrics.csv`: what an epoch did. Losses are the objective's (the weighted
-/// sum of its terms: cross-entropy for a classifier, MSE for a student, …), then each term's own
-/// mean, train and test; accuracies are fractions in [0, 1]; a value that was not measured (no
-/// validation split, a regression, a term left out of every step) is left empty.
+/// sum of its terms: cross-entropy for a classifier, MSE for a student, …), accuracies the first
+/// trainee's, as fractions in [0, 1]. Then come named columns, a train and a test one each: each
+/// term's own mean (with two terms or more), and the accuracy of every further trainee
+/// (`accuracy/scratch`). A value that was not measured (no validation split, a regression, a
+/// term left out of every step) is left empty.
 public struct EpochMetrics: Sendable {
     public var epoch: Int
     public var trainLoss: Double
@@ -15,10 +17,11 @@ public struct EpochMetrics: Sendable {
     public var learningRate: Double
     public var imagesPerSecond: Double
     public var seconds: Double
-    /// Each loss term's mean over the epoch's steps it took part in, in the objective's order.
-    public var trainTerms: [Double?] = []
-    /// Each loss term's mean over the test split.
-    public var testTerms: [Double?] = []
+    /// The named columns' training values (a term: its mean over the steps it took part in),
+    /// in the header's order.
+    public var trainColumns: [Double?] = []
+    /// The named columns' values over the test split.
+    public var testColumns: [Double?] = []
 
     public init(epoch: Int, trainLoss: Double, trainAccuracy: Double? = nil, learningRate: Double,
                 imagesPerSecond: Double, seconds: Double) {
@@ -33,10 +36,9 @@ public struct EpochMetrics: Sendable {
     public static let header = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,"
         + "learning_rate,images_per_second,seconds"
 
-    /// The header with a train and a test column per loss term (`train_ce,test_ce,train_kd/resnet26,…`)
-    /// when there is more than one.
-    public static func header(terms: [String]) -> String {
-        terms.count < 2 ? header : header + terms.map { ",train_\($0),test_\($0)" }.joined()
+    /// The header with a train and a test column per name (`train_ce,test_ce,train_kd/resnet26,…`).
+    public static func header(columns: [String]) -> String {
+        header + columns.map { ",train_\($0),test_\($0)" }.joined()
     }
 
     public var csvRow: String {
@@ -44,7 +46,7 @@ public struct EpochMetrics: Sendable {
         return "\(epoch),\(String(format: "%.6f", trainLoss)),\(opt(trainAccuracy)),\(opt(validationLoss)),"
             + "\(opt(validationAccuracy)),\(opt(testLoss)),\(opt(testAccuracy)),\(String(format: "%.8g", learningRate)),\(String(format: "%.1f", imagesPerSecond)),"
             + String(format: "%.2f", seconds)
-            + (trainTerms.count < 2 ? "" : zip(trainTerms, testTerms).map { ",\(opt($0)),\(opt($1))" }.joined())
+            + zip(trainColumns, testColumns).map { ",\(opt($0)),\(opt($1))" }.joined()
     }
 
     /// Parses a row written by `csvRow`; nil when it is not one.
@@ -55,15 +57,30 @@ public struct EpochMetrics: Sendable {
         self.init(epoch: epoch, trainLoss: loss, trainAccuracy: Double(f[2]), learningRate: lr,
                   imagesPerSecond: speed, seconds: seconds)
         (validationLoss, validationAccuracy, testLoss, testAccuracy) = (Double(f[3]), Double(f[4]), Double(f[5]), Double(f[6]))
-        let terms = f.dropFirst(10)
-        trainTerms = stride(from: terms.startIndex, to: terms.endIndex, by: 2).map { Double(f[$0]) }
-        testTerms = stride(from: terms.startIndex + 1, to: terms.endIndex, by: 2).map { Double(f[$0]) }
+        let columns = f.dropFirst(10)
+        trainColumns = stride(from: columns.startIndex, to: columns.endIndex, by: 2).map { Double(f[$0]) }
+        testColumns = stride(from: columns.startIndex + 1, to: columns.endIndex, by: 2).map { Double(f[$0]) }
     }
 
     /// The rows of the `metrics.csv` in `folder`; empty when there is none.
     public static func rows(inFolder folder: String) -> [EpochMetrics] {
-        ((try? String(contentsOfFile: folder + "/metrics.csv", encoding: .utf8)) ?? "")
-            .split(separator: "\n").dropFirst().compactMap { EpochMetrics(csvRow: String($0)) }
+        table(inFolder: folder).rows
+    }
+
+    /// The names of the named columns (from the header) and the rows of the `metrics.csv` in
+    /// `folder`; empty when there is none.
+    public static func table(inFolder folder: String) -> (columns: [String], rows: [EpochMetrics]) {
+        let lines = ((try? String(contentsOfFile: folder + "/metrics.csv", encoding: .utf8)) ?? "").split(separator: "\n")
+        let names = (lines.first?.split(separator: ",").dropFirst(10) ?? []).enumerated()
+            .filter { $0.offset % 2 == 0 }.map { String($0.element.dropFirst("train_".count)) }
+        return (names, lines.dropFirst().compactMap { EpochMetrics(csvRow: String($0)) })
+    }
+
+    /// The training and test value of the named column `name`, nil when the table has none.
+    public static func column(_ name: String, of table: (columns: [String], rows: [EpochMetrics]))
+        -> [(train: Double?, test: Double?)]? {
+        guard let index = table.columns.firstIndex(of: name) else { return nil }
+        return table.rows.map { index < $0.trainColumns.count ? ($0.trainColumns[index], $0.testColumns[index]) : (nil, nil) }
     }
 
     /// The epoch number of a CSV row, nil for the header or a broken line.

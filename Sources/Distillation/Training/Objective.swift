@@ -3,9 +3,12 @@ import HDF5
 import NeuralNet
 
 /// What a training run optimizes: a weighted sum of named loss terms (`LossTerm`) over the
-/// network's output and taps, with how a batch is augmented and, for DGKD's stochastic
+/// outputs and taps of its trainees, with how a batch is augmented and, for DGKD's stochastic
 /// teaching, how many of the droppable terms each step leaves out. `kd train` is `ce`; a
-/// Teacher-Class student is `mse`; Hinton KD, TAKD and DGKD are `ce` plus `kd/<teacher>` terms.
+/// Teacher-Class student is `mse`; Hinton KD, TAKD and DGKD are `ce` plus `kd/<teacher>` terms;
+/// CTKD is `ce` for each of two trainees, `l2/scratch` and `at/<tap>` terms. A term's gradient
+/// goes to the trainee whose output it names (`output` the first's, `scratch/output` the
+/// scratch teacher's); what a term reads without returning a gradient is detached.
 /// `TrainingRun` keeps the loop, checkpoints and resume the same for all of them.
 /// Cost: that of the terms; planning a step draws a few random numbers.
 public struct Objective {
@@ -65,10 +68,14 @@ public struct Objective {
 
     public var termNames: [String] { terms.map(\.term.name) }
 
-    /// The taps the terms read, besides the output.
-    var taps: [String] {
+    /// The taps the terms read from a trainee (nil: the first), besides its output.
+    func taps(of trainee: String? = nil) -> [String] {
         var seen: [String] = []
-        for name in terms.flatMap(\.term.inputs) where name != Self.output && !seen.contains(name) { seen.append(name) }
+        for key in terms.flatMap(\.term.inputs) {
+            let slash = key.firstIndex(of: "/")
+            let (owner, name) = slash.map { (String(key[..<$0]), String(key[key.index(after: $0)...])) } ?? (nil, key)
+            if owner == trainee, name != Self.output, !seen.contains(name) { seen.append(name) }
+        }
         return seen
     }
 
@@ -127,32 +134,44 @@ public struct Objective {
         return (loss, values, gradients)
     }
 
-    /// The outputs the terms read, from a forward pass of `model` in `mode`.
-    public func outputs(of model: Model, _ batch: Tensor, mode: Mode) -> [String: Tensor] {
-        let (output, tapped) = model.forward(batch, mode: mode, taps: taps)
-        return tapped.merging([Self.output: output]) { a, _ in a }
+    /// The outputs the terms read from a trainee (nil: the first), by a forward pass of its
+    /// `model` in `mode`, under the names the terms read them by.
+    public func outputs(of model: Model, _ batch: Tensor, mode: Mode, trainee: String? = nil) -> [String: Tensor] {
+        let (output, tapped) = model.forward(batch, mode: mode, taps: taps(of: trainee))
+        var named = [Trainee.key(Self.output, trainee: trainee): output]
+        for (tap, value) in tapped { named[Trainee.key(tap, trainee: trainee)] = value }
+        return named
     }
 
-    /// Mean loss, accuracy (classifiers) and mean value of each term of `model` in inference
-    /// mode over `set` (every term active).
-    func measure(_ model: Model, on set: ImageSet, normalization: InputNormalization,
-                 batchSize: Int = 256) throws -> (loss: Double, accuracy: Double?, terms: [Double]) {
+    /// Mean loss, the accuracy of each trainee (classifiers) and the mean value of each term,
+    /// the `models` (the first trainee's first, each with its name) in inference mode over
+    /// `set`, every term active.
+    func measure(_ models: [(trainee: String?, model: Model)], on set: ImageSet, normalization: InputNormalization,
+                 batchSize: Int = 256) throws -> (loss: Double, accuracies: [Double]?, terms: [Double]) {
         var batch = Tensor(shape: [0])
-        var lossSum = 0.0, correct = 0
+        var lossSum = 0.0
+        var correct = [Int](repeating: 0, count: models.count)
         var termSums = [Double](repeating: 0, count: terms.count)
         var start = 0
         while start < set.count {
             let rows = Array(start..<min(start + batchSize, set.count))[...]
             set.fill(&batch, indices: rows, normalization: normalization)
-            let outputs = outputs(of: model, batch, mode: .inference)
+            var outputs: [String: Tensor] = [:]
+            for (trainee, model) in models {
+                outputs.merge(self.outputs(of: model, batch, mode: .inference, trainee: trainee)) { a, _ in a }
+            }
             let step = try evaluate(outputs, batch: BatchRows(set: set, rows: rows, views: nil))
             lossSum += Double(step.loss) * Double(rows.count)
             for (i, value) in step.values.enumerated() { termSums[i] += Double(value ?? 0) * Double(rows.count) }
-            if classifies { correct += countCorrect(outputs[Self.output]!, set: set, rows: rows) }
+            if classifies {
+                for (k, (trainee, _)) in models.enumerated() {
+                    correct[k] += countCorrect(outputs[Trainee.key(Self.output, trainee: trainee)]!, set: set, rows: rows)
+                }
+            }
             start += rows.count
         }
         let n = Double(max(set.count, 1))
-        return (lossSum / n, classifies ? Double(correct) / n : nil, termSums.map { $0 / n })
+        return (lossSum / n, classifies ? correct.map { Double($0) / n } : nil, termSums.map { $0 / n })
     }
 
     func countCorrect(_ outputs: Tensor, set: ImageSet, rows: ArraySlice<Int>) -> Int {

@@ -10,6 +10,7 @@ import Glibc
 ///     checkpoints/epoch-NNNN.h5 one per finished epoch (the newest few are kept)
 ///     metrics.csv              one row per finished epoch
 ///     model.h5                 the frozen result, written last
+///     <trainee>/model.h5       each further network the run trains (CTKD: scratch/model.h5)
 ///     .lock                    held while a process works in the folder
 ///
 /// Every file is written beside its final name and renamed into place, so whatever exists is
@@ -24,6 +25,9 @@ public struct RunDirectory {
     public init(_ root: String) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
     }
+
+    /// The model file of a further trainee of the run.
+    public func model(of trainee: String) -> String { root + "/" + trainee + "/model.h5" }
 
     public func checkpoint(epoch: Int) -> String {
         checkpoints + "/" + String(format: "epoch-%04d.h5", epoch)
@@ -59,17 +63,18 @@ public struct RunDirectory {
     }
 
     /// Removes `.partial` files a killed process left behind.
-    public func removeLeftovers() {
-        for folder in [root, checkpoints] {
+    public func removeLeftovers(trainees: [String] = []) {
+        for folder in [root, checkpoints] + trainees.map({ root + "/" + $0 }) {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasSuffix(".partial") {
                 try? FileManager.default.removeItem(atPath: folder + "/" + name)
             }
         }
     }
 
-    /// Removes every result of an earlier run (for `--restart`).
-    public func clear() throws {
-        for path in [settings, metrics, model, checkpoints] where FileManager.default.fileExists(atPath: path) {
+    /// Removes every result of an earlier run (for `--restart`), the further trainees' models too.
+    public func clear(trainees: [String] = []) throws {
+        for path in [settings, metrics, model, checkpoints] + trainees.map(model(of:))
+            where FileManager.default.fileExists(atPath: path) {
             try FileManager.default.removeItem(atPath: path)
         }
         try create()

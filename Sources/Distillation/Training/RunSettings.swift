@@ -9,7 +9,8 @@ public struct RunSettings: Codable, Equatable {
     public var architecture: String
     public var dataSHA256: String
     public var recipe: Recipe
-    /// The objective's own settings (targets file by content, chunk); empty for `kd train`.
+    /// The objective's own settings (targets file by content, chunk) and the architecture of
+    /// each further trainee (`arch/scratch`); empty for `kd train`.
     public var objective: [String: String]
 
     public var jsonText: String {
@@ -35,7 +36,8 @@ public struct RunSettings: Codable, Equatable {
         if architecture != stored.architecture { out.append("architecture changed") }
         if dataSHA256 != stored.dataSHA256 { out.append("data store content changed") }
         for key in Set(objective.keys).union(stored.objective.keys).sorted() where objective[key] != stored.objective[key] {
-            out.append("\(key) \(stored.objective[key] ?? "unset") → \(objective[key] ?? "unset")")
+            let (before, after) = (stored.objective[key] ?? "unset", objective[key] ?? "unset")
+            out.append(before.count + after.count > 120 ? "\(key) changed" : "\(key) \(before) → \(after)")
         }
         out += recipe.differences(from: stored.recipe)
         return out

@@ -121,20 +121,8 @@ public enum StudentDistillation {
                                                      meanOverClasses: settings.reduction == "mean", targets: rows),
                                weight: alpha, droppable: true))
         }
-        let taps = try attentionTaps(settings, files[0])
-        for tap in taps {
-            let rows = try files[0].rows(.attention(tap: tap), store: store, views: recipe.augment)
-            guard let shape = try? student.tapShape(tap), shape.count == 3 else {
-                throw StageError.badData("the student \(adapted.name) has no convolutional tap \(tap) for the attention "
-                                         + "stored in \(files[0].path); its taps are " + student.tapNames.joined(separator: ", "))
-            }
-            guard shape[1] * shape[2] == rows.width else {
-                throw StageError.badData("the student's \(tap) is \(shape) per image (\(shape[1] * shape[2]) positions), but "
-                                         + "\(files[0].path) stores \(tap) attention maps of \(rows.width) positions; the two "
-                                         + "must have the same spatial size")
-            }
-            terms.append(.init(AttentionTransferTerm(tap: tap, targets: rows), weight: Float(settings.beta)))
-        }
+        let taps = try attentionTaps(settings.attention, settings.logitTerms ? [] : nil, files[0])
+        terms += try attentionTerms(taps, of: files[0], student: student, store: store, recipe: recipe, beta: settings.beta)
         guard terms.count > 1 else {
             throw StageError.usage("nothing to learn from the teachers: give --attention taps stored in \(files[0].path)")
         }
@@ -166,15 +154,36 @@ public enum StudentDistillation {
                            recipe: recipe, objective: objective)
     }
 
-    /// The taps asked for, or with `at` alone and none asked, every tap the file stores maps of.
-    static func attentionTaps(_ settings: LogitSettings, _ file: TargetsFile) throws -> [String] {
-        if !settings.attention.isEmpty || settings.logitTerms { return settings.attention }
+    /// The taps asked for; when none are, `fallback` or (nil) every tap the file stores maps of.
+    static func attentionTaps(_ asked: [String], _ fallback: [String]?, _ file: TargetsFile) throws -> [String] {
+        if !asked.isEmpty { return asked }
+        if let fallback { return fallback }
         let stored = try file.features.split("train").attentionWidths.keys.sorted()
         guard !stored.isEmpty else {
             throw StageError.badData("\(file.path) stores no attention maps; extract the teacher with kd extract "
                                      + "--attention group1,group2,group3")
         }
         return stored
+    }
+
+    /// An `at/<tap>` term of weight β per tap, against the maps `file` stores. Refuses (65) a
+    /// tap the student lacks or whose spatial size differs from the stored maps', naming both.
+    static func attentionTerms(_ taps: [String], of file: TargetsFile, student: Model, store: DataStore,
+                               recipe: Recipe, beta: Double) throws -> [Objective.WeightedTerm] {
+        try taps.map { tap in
+            let rows = try file.rows(.attention(tap: tap), store: store, views: recipe.augment)
+            guard let shape = try? student.tapShape(tap), shape.count == 3 else {
+                throw StageError.badData("the student \(student.architecture.name) has no convolutional tap \(tap) for the "
+                                         + "attention stored in \(file.path); its taps are "
+                                         + student.tapNames.joined(separator: ", "))
+            }
+            guard shape[1] * shape[2] == rows.width else {
+                throw StageError.badData("the student's \(tap) is \(shape) per image (\(shape[1] * shape[2]) positions), but "
+                                         + "\(file.path) stores \(tap) attention maps of \(rows.width) positions; the two "
+                                         + "must have the same spatial size")
+            }
+            return .init(AttentionTransferTerm(tap: tap, targets: rows), weight: Float(beta))
+        }
     }
 
     /// `kd/<teacher architecture>` per targets file, numbered where two share an architecture.

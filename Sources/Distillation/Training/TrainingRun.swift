@@ -6,9 +6,10 @@ import NeuralNet
 
 /// One resumable training run in a run folder — the loop behind `kd train` and `kd distill` —
 /// with the stage contract's guarantees: a checkpoint after every epoch, resume from the newest
-/// valid one after any failure with a final model bit-identical to an unbroken run (same thread
-/// count), refusal of changed settings, and a frozen `model.h5` with its input normalization and
-/// provenance at the end. What is optimized comes from the `Objective`: its loss terms.
+/// valid one after any failure with final models bit-identical to an unbroken run (same thread
+/// count), refusal of changed settings, and frozen model files with their input normalization
+/// and provenance at the end. It trains one or more named `Trainee`s on the same batches, each
+/// with its own optimizer; what they optimize comes from the `Objective`: its loss terms.
 ///
 /// Why resume is exact: every random draw (holdout, epoch order, augmentation, dropped loss
 /// terms, dropout masks) comes from generators whose state the checkpoint stores, the learning
@@ -16,7 +17,8 @@ import NeuralNet
 /// fixed thread count.
 public struct TrainingRun {
     public var stage: String
-    public var architecture: Architecture
+    /// The networks trained; the first is the run's result (`RUN/model.h5`).
+    public var trainees: [Trainee]
     public var store: DataStore
     public var folder: RunDirectory
     public var recipe: Recipe
@@ -24,45 +26,64 @@ public struct TrainingRun {
     public var restart = false
     /// Checkpoints kept (the newest); older ones are removed after each epoch.
     public var keepCheckpoints = 2
-    /// Sets the starting weights (an ensemble starts from its students and the teacher's head);
-    /// nil: PyTorch's initialization from the recipe's seed.
-    public var initialize: ((Model) throws -> Void)?
-    /// Train the head only, with the trunk frozen in inference mode (its BatchNorm statistics
-    /// untouched) — an ensemble's default fine-tuning.
-    public var frozenTrunk = false
     /// The input normalization to use; nil: measured on the training images.
     public var normalization: InputNormalization?
-    /// Attributes the finished model file carries beyond the run's own.
-    public var describeModel: ((H5File) throws -> Void)?
 
-    /// `architecture` must already take the store's images.
-    public init(stage: String, architecture: Architecture, store: DataStore, runPath: String,
-                recipe: Recipe, objective: Objective) {
+    public init(stage: String, trainees: [Trainee], store: DataStore, runPath: String, recipe: Recipe,
+                objective: Objective) {
+        precondition(!trainees.isEmpty, "a run trains at least one network")
         self.stage = stage
-        self.architecture = architecture
+        self.trainees = trainees
         self.store = store
         self.folder = RunDirectory(runPath)
         self.recipe = recipe
         self.objective = objective
     }
 
+    /// A run of one network; `architecture` must already take the store's images.
+    public init(stage: String, architecture: Architecture, store: DataStore, runPath: String,
+                recipe: Recipe, objective: Objective) {
+        self.init(stage: stage, trainees: [Trainee(name: "model", architecture: architecture)], store: store,
+                  runPath: runPath, recipe: recipe, objective: objective)
+    }
+
     /// What a finished (or already complete) run reports.
     public struct Outcome {
+        /// The first trainee's model file.
         public var modelPath: String
+        /// Every trainee's model file, in the run's order.
+        public var modelPaths: [String]
         public var last: EpochMetrics?
+        /// The test accuracy of each further trainee after the last epoch, where measured.
+        public var otherAccuracies: [Double?]
         public var alreadyComplete: Bool
+    }
+
+    /// A trainee while the run trains it.
+    private struct Live {
+        var trainee: Trainee
+        /// nil for the first trainee, whose outputs go by their bare names.
+        var key: String?
+        var model: Model
+        var optimizer: any Optimizer
+        var modelPath: String
     }
 
     public func run() throws -> Outcome {
         try recipe.validate()
         let dataSHA = try FileDigest.sha256(path: store.path)
-        let settings = RunSettings(stage: stage, architecture: architecture.jsonText, dataSHA256: dataSHA,
-                                   recipe: recipe, objective: objective.settings)
+        var objectiveSettings = objective.settings
+        for trainee in trainees.dropFirst() { objectiveSettings["arch/\(trainee.name)"] = trainee.architecture.jsonText }
+        let settings = RunSettings(stage: stage, architecture: trainees[0].architecture.jsonText, dataSHA256: dataSHA,
+                                   recipe: recipe, objective: objectiveSettings)
+        let others = trainees.dropFirst().map(\.name)
+        let modelPaths = [folder.model] + others.map { folder.model(of: $0) }
         try folder.create()
         try folder.lock()
-        folder.removeLeftovers()
+        folder.removeLeftovers(trainees: others)
         if try prepareSettings(settings) {
-            return Outcome(modelPath: folder.model, last: nil, alreadyComplete: true)
+            return Outcome(modelPath: folder.model, modelPaths: modelPaths, last: nil,
+                           otherAccuracies: others.map { _ in nil }, alreadyComplete: true)
         }
 
         // Data: the training split (limited, minus the seeded holdout) and the test split.
@@ -80,36 +101,52 @@ public struct TrainingRun {
         }
 
         // State: fresh, or the newest checkpoint that loads.
-        let model = try freshModel()
-        let optimizer = try recipe.makeOptimizer(trainable(model))
+        let lives = try trainees.enumerated().map { index, trainee in
+            let model = try freshModel(trainee)
+            return Live(trainee: trainee, key: index == 0 ? nil : trainee.name, model: model,
+                        optimizer: try recipe.makeOptimizer(trainable(trainee, model)), modelPath: modelPaths[index])
+        }
+        let models = lives.map { (trainee: $0.key, model: $0.model) }
         var rng = RandomState(seed: recipe.seed &+ 2)
         var startEpoch = 1
         var checkpointRow: String?
-        if let resumed = try resume(into: model, optimizer: optimizer) {
+        if let resumed = try resume(into: lives) {
             rng.words = resumed.rng
             startEpoch = resumed.epoch + 1
             checkpointRow = resumed.metricsRow
             Console.error("resuming \(folder.root) after epoch \(resumed.epoch) of \(recipe.epochs)\n")
         }
-        var metrics = MetricsFile(path: folder.metrics, header: EpochMetrics.header(terms: objective.termNames),
+        // Named columns: each term (when there are several) and each further trainee's accuracy.
+        let accuracyColumns = objective.classifies ? others.map { "accuracy/\($0)" } : []
+        let columns = objective.terms.count < 2 && others.isEmpty ? [] : objective.termNames + accuracyColumns
+        var metrics = MetricsFile(path: folder.metrics, header: EpochMetrics.header(columns: columns),
                                   resumingAt: startEpoch - 1, checkpointRow: checkpointRow)
 
         let schedule = recipe.learningRateSchedule(stepsPerEpoch: recipe.stepsPerEpoch(images: train.count))
         var last: EpochMetrics?
         for epoch in startEpoch..<(recipe.epochs + 1) {
-            var row = try trainEpoch(epoch, model: model, optimizer: optimizer, schedule: schedule, rng: &rng,
-                                     data: train, normalization: normalization)
+            var row = try trainEpoch(epoch, lives: lives, schedule: schedule, rng: &rng, data: train,
+                                     normalization: normalization, namedColumns: !columns.isEmpty)
             if let validation {
-                (row.validationLoss, row.validationAccuracy, _) = try objective.measure(model, on: validation,
-                                                                                          normalization: normalization)
+                let measured = try objective.measure(models, on: validation, normalization: normalization)
+                (row.validationLoss, row.validationAccuracy) = (measured.loss, measured.accuracies?.first)
             }
             if let test {
-                let measured = try objective.measure(model, on: test, normalization: normalization)
-                (row.testLoss, row.testAccuracy) = (measured.loss, measured.accuracy)
-                row.testTerms = measured.terms.map { Optional($0) }
+                let measured = try objective.measure(models, on: test, normalization: normalization)
+                (row.testLoss, row.testAccuracy) = (measured.loss, measured.accuracies?.first)
+                if !columns.isEmpty {
+                    row.testColumns = measured.terms.map { Optional($0) }
+                        + (measured.accuracies?.dropFirst().map { Optional($0) } ?? [])
+                }
             }
             let rngState = rng.words
-            try ModelFile.save(model, to: folder.checkpoint(epoch: epoch), kind: .checkpoint, optimizer: optimizer) { file in
+            try ModelFile.save(lives[0].model, to: folder.checkpoint(epoch: epoch), kind: .checkpoint,
+                               optimizer: lives[0].optimizer) { file in
+                for live in lives.dropFirst() {
+                    let group = try file.root.createGroup("trainees/\(live.trainee.name)")
+                    try ModelFile.write(live.model, kind: .checkpoint, into: group)
+                    try ModelFile.write(live.optimizer.state, into: group)
+                }
                 try file.setAttribute("epoch", epoch)
                 try file.setAttribute("rng_state", rngState.map { Int(bitPattern: UInt($0)) })
                 try file.setAttribute("metrics_row", row.csvRow)
@@ -118,29 +155,44 @@ public struct TrainingRun {
             }
             try metrics.append(row.csvRow)
             folder.pruneCheckpoints(keep: keepCheckpoints)
-            Console.error(describe(row) + "\n")
+            Console.error(describe(row, others: others) + "\n")
             last = row
         }
-        if last == nil {   // every epoch was done before the model file was written
+        if last == nil {   // every epoch was done before the model files were written
             last = metrics.rows.last.flatMap { EpochMetrics(csvRow: $0) }
         }
 
+        // The further trainees first: the first's model file marks the run complete.
         let final = last
-        try ModelFile.save(model, to: folder.model, kind: .model) { file in
-            try normalization.write(to: file)
-            try objective.describe(file)
-            try describeModel?(file)
-            try file.setAttribute("data", store.path)
-            try file.setAttribute("data_sha256", dataSHA)
-            try file.setAttribute("recipe", recipe.jsonText)
-            try file.setAttribute("seed", Int(bitPattern: UInt(recipe.seed)))
-            try file.setAttribute("epochs", recipe.epochs)
-            if let v = final?.testAccuracy { try file.setAttribute("test_accuracy", v) }
-            if let v = final?.validationAccuracy { try file.setAttribute("val_accuracy", v) }
-            if let v = final?.testLoss { try file.setAttribute("test_loss", v) }
-            if let v = final?.trainLoss { try file.setAttribute("train_loss", v) }
+        let otherAccuracies = others.indices.map { k -> Double? in
+            guard let final, !accuracyColumns.isEmpty else { return nil }
+            let index = objective.terms.count + k
+            return index < final.testColumns.count ? final.testColumns[index] : nil
         }
-        return Outcome(modelPath: folder.model, last: final, alreadyComplete: false)
+        for (index, live) in lives.enumerated().reversed() {
+            let accuracy = index == 0 ? final?.testAccuracy : otherAccuracies[index - 1]
+            try FileManager.default.createDirectory(atPath: (live.modelPath as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try ModelFile.save(live.model, to: live.modelPath, kind: .model) { file in
+                try normalization.write(to: file)
+                try objective.describe(file)
+                try live.trainee.describeModel?(file)
+                if lives.count > 1 { try file.setAttribute("trainee", live.trainee.name) }
+                try file.setAttribute("data", store.path)
+                try file.setAttribute("data_sha256", dataSHA)
+                try file.setAttribute("recipe", recipe.jsonText)
+                try file.setAttribute("seed", Int(bitPattern: UInt(recipe.seed)))
+                try file.setAttribute("epochs", recipe.epochs)
+                if let v = accuracy { try file.setAttribute("test_accuracy", v) }
+                guard index == 0 else { return }
+                if let v = final?.validationAccuracy { try file.setAttribute("val_accuracy", v) }
+                if let v = final?.testLoss { try file.setAttribute("test_loss", v) }
+                if let v = final?.trainLoss { try file.setAttribute("train_loss", v) }
+            }
+            FaultPoint.pass("model")
+        }
+        return Outcome(modelPath: folder.model, modelPaths: modelPaths, last: final, otherAccuracies: otherAccuracies,
+                       alreadyComplete: false)
     }
 
     /// Records the settings of a new run, or checks them against an existing one. Returns true
@@ -148,7 +200,7 @@ public struct TrainingRun {
     private func prepareSettings(_ settings: RunSettings) throws -> Bool {
         let fm = FileManager.default
         if restart {
-            try folder.clear()
+            try folder.clear(trainees: trainees.dropFirst().map(\.name))
         } else if let stored = try RunSettings.read(path: folder.settings) {
             let changes = settings.differences(from: stored)
             guard changes.isEmpty else {
@@ -174,8 +226,9 @@ public struct TrainingRun {
         var metricsRow: String?
     }
 
-    /// Loads the newest checkpoint that reads back whole; warns about and skips broken ones.
-    private func resume(into model: Model, optimizer: any Optimizer) throws -> Resumed? {
+    /// Loads the newest checkpoint that reads back whole — every trainee's network and
+    /// optimizer; warns about and skips broken ones.
+    private func resume(into lives: [Live]) throws -> Resumed? {
         for epoch in folder.checkpointEpochs() {
             let path = folder.checkpoint(epoch: epoch)
             do {
@@ -185,74 +238,98 @@ public struct TrainingRun {
                     throw StageError.badData("\(path) lacks its epoch or rng_state attribute")
                 }
                 guard epoch <= recipe.epochs else { throw StageError.badData("\(path) is past the last epoch") }
-                try ModelFile.load(into: model, from: file)
-                guard let state = try ModelFile.optimizerState(in: file) else {
-                    throw StageError.badData("\(path) holds no optimizer state")
+                for live in lives {
+                    let group = try live.key.map { try file.root.openGroup("trainees/\($0)") } ?? file.root
+                    try ModelFile.load(into: live.model, from: group)
+                    guard let state = try ModelFile.optimizerState(in: group) else {
+                        throw StageError.badData("\(path) holds no optimizer state for \(live.trainee.name)")
+                    }
+                    try live.optimizer.restore(state)
                 }
-                try optimizer.restore(state)
                 return Resumed(epoch: epoch, rng: words.map { UInt64(UInt(bitPattern: $0)) },
                                metricsRow: try file.stringAttribute("metrics_row"))
             } catch let error as StageError {
                 Console.warn("skipping checkpoint \(path): \(error.message)")
-                // A partly loaded model must not leak into the next attempt: back to the start.
-                let fresh = try freshModel()
-                for ((_, a), (_, b)) in zip(model.stateDict, fresh.stateDict) { a.value = b.value }
-                try optimizer.restore(try recipe.makeOptimizer(trainable(fresh)).state)
+                // A partly loaded state must not leak into the next attempt: back to the start.
+                for live in lives {
+                    let fresh = try freshModel(live.trainee)
+                    for ((_, a), (_, b)) in zip(live.model.stateDict, fresh.stateDict) { a.value = b.value }
+                    try live.optimizer.restore(try recipe.makeOptimizer(trainable(live.trainee, fresh)).state)
+                }
             }
         }
         return nil
     }
 
-    /// The model before any training: initialized from the seed, then given its starting weights.
-    private func freshModel() throws -> Model {
-        let model = try Model(architecture, seed: recipe.seed)
-        try initialize?(model)
+    /// A network before any training: initialized from the seed, then given its starting weights.
+    private func freshModel(_ trainee: Trainee) throws -> Model {
+        let model = try Model(trainee.architecture, seed: recipe.seed)
+        try trainee.initialize?(model)
         return model
     }
 
     /// What the optimizer moves: everything, or the head alone when the trunk is frozen.
-    private func trainable(_ model: Model) -> [(String, Parameter)] {
-        guard frozenTrunk, let name = architecture.head?.name else { return model.namedParameters }
+    private func trainable(_ trainee: Trainee, _ model: Model) -> [(String, Parameter)] {
+        guard trainee.frozenTrunk, let name = trainee.architecture.head?.name else { return model.namedParameters }
         return model.namedParameters.filter { $0.0.hasPrefix(name + ".") }
     }
 
-    /// The outputs the objective reads, from a training-mode forward — of the head only, over
-    /// an inference-mode trunk, when the trunk is frozen.
-    private func trainingOutputs(_ model: Model, _ batch: Tensor) -> [String: Tensor] {
-        guard frozenTrunk, let head = model.head else { return objective.outputs(of: model, batch, mode: .training) }
-        precondition(objective.taps.isEmpty, "a frozen trunk gives no taps to train")
-        return [Objective.output: head.forward(model.trunk.forward(batch, mode: .inference), mode: .training)]
+    /// The outputs the objective reads from a trainee, by a training-mode forward — of the head
+    /// only, over an inference-mode trunk, when the trunk is frozen.
+    private func trainingOutputs(_ live: Live, _ batch: Tensor) -> [String: Tensor] {
+        guard live.trainee.frozenTrunk, let head = live.model.head else {
+            return objective.outputs(of: live.model, batch, mode: .training, trainee: live.key)
+        }
+        precondition(objective.taps(of: live.key).isEmpty, "a frozen trunk gives no taps to train")
+        return [Trainee.key(Objective.output, trainee: live.key):
+                    head.forward(live.model.trunk.forward(batch, mode: .inference), mode: .training)]
     }
 
-    /// Backward from the gradients of the outputs the objective read (zero for the output when
-    /// only taps were read).
-    private func trainingBackward(_ model: Model, batch: Int, _ gradients: [String: Tensor]) {
-        var taps = gradients
-        let output = taps.removeValue(forKey: Objective.output) ?? Tensor(shape: [batch, model.outputWidth])
-        if frozenTrunk, let head = model.head { _ = head.backward(output) } else { _ = model.backward(output, taps: taps) }
+    /// Backward from the gradients of the trainee's outputs the objective read (zero for the
+    /// output when only taps were read).
+    private func trainingBackward(_ live: Live, batch: Int, _ gradients: [String: Tensor]) {
+        var taps: [String: Tensor] = [:]
+        for (key, gradient) in gradients {
+            if let trainee = live.key {
+                if key.hasPrefix(trainee + "/") { taps[String(key.dropFirst(trainee.count + 1))] = gradient }
+            } else if !key.contains("/") {
+                taps[key] = gradient
+            }
+        }
+        let output = taps.removeValue(forKey: Objective.output) ?? Tensor(shape: [batch, live.model.outputWidth])
+        if live.trainee.frozenTrunk, let head = live.model.head {
+            _ = head.backward(output)
+        } else {
+            _ = live.model.backward(output, taps: taps)
+        }
     }
 
     /// One pass over the training images in an order drawn from `rng`, each step at its rate of
-    /// `schedule`. The metrics carry the rate of the epoch's last step, the mean loss and the
-    /// mean of each term over the steps it took part in.
-    private func trainEpoch(_ epoch: Int, model: Model, optimizer: any Optimizer, schedule: LearningRateSchedule,
-                            rng: inout RandomState, data: ImageSet,
-                            normalization: InputNormalization) throws -> EpochMetrics {
+    /// `schedule`, every trainee on the same batches. The metrics carry the rate of the epoch's
+    /// last step, the mean loss, the first trainee's accuracy and, as named columns, the mean
+    /// of each term over the steps it took part in and the further trainees' accuracies.
+    private func trainEpoch(_ epoch: Int, lives: [Live], schedule: LearningRateSchedule, rng: inout RandomState,
+                            data: ImageSet, normalization: InputNormalization,
+                            namedColumns: Bool) throws -> EpochMetrics {
         let started = Date()
         let order = shuffled(Array(0..<data.count), &rng)
-        for dropout in model.dropouts { dropout.rng = RandomState(seed: rng.next()) }
+        for live in lives {
+            for dropout in live.model.dropouts { dropout.rng = RandomState(seed: rng.next()) }
+        }
         let batchSize = recipe.batchSize
         let steps = recipe.stepsPerEpoch(images: order.count)
         let used = min(order.count, steps * batchSize)
         let progress = ProgressLine()
         var batch = Tensor(shape: [0])
-        var lossSum = 0.0, correct = 0, seen = 0
+        var lossSum = 0.0, seen = 0
+        var correct = [Int](repeating: 0, count: lives.count)
         var termSums = [Double](repeating: 0, count: objective.terms.count), termSeen = termSums
         for step in 0..<steps {
             let rows = order[step * batchSize..<min((step + 1) * batchSize, used)]
             let plan = objective.plan(rows: rows, set: data, rng: &rng)
             data.fill(&batch, indices: rows, normalization: normalization, augmentations: plan.crops)
-            let outputs = trainingOutputs(model, batch)
+            var outputs: [String: Tensor] = [:]
+            for live in lives { outputs.merge(trainingOutputs(live, batch)) { a, _ in a } }
             let (loss, values, gradients) = try objective.evaluate(outputs, batch: BatchRows(set: data, rows: rows, views: plan.views),
                                                                    active: plan.active)
             guard loss.isFinite else {
@@ -262,20 +339,27 @@ public struct TrainingRun {
                                          + "\(good) and nothing was overwritten. Lower the learning rate and run again "
                                          + "with --restart")
             }
-            optimizer.zeroGrad()
-            optimizer.learningRate = schedule.rate(at: (epoch - 1) * steps + step)
-            trainingBackward(model, batch: rows.count, gradients)
-            optimizer.step()
+            for live in lives {
+                live.optimizer.zeroGrad()
+                live.optimizer.learningRate = schedule.rate(at: (epoch - 1) * steps + step)
+                trainingBackward(live, batch: rows.count, gradients)
+                live.optimizer.step()
+            }
             lossSum += Double(loss) * Double(rows.count)
             for (i, value) in values.enumerated() {
                 guard let value else { continue }
                 termSums[i] += Double(value) * Double(rows.count)
                 termSeen[i] += Double(rows.count)
             }
-            if objective.classifies { correct += objective.countCorrect(outputs[Objective.output]!, set: data, rows: rows) }
+            if objective.classifies {
+                for (k, live) in lives.enumerated() {
+                    correct[k] += objective.countCorrect(outputs[Trainee.key(Objective.output, trainee: live.key)]!,
+                                                         set: data, rows: rows)
+                }
+            }
             seen += rows.count
             let elapsed = Date().timeIntervalSince(started)
-            let accuracy = objective.classifies ? String(format: "  acc %.1f%%", 100 * Double(correct) / Double(seen)) : ""
+            let accuracy = objective.classifies ? String(format: "  acc %.1f%%", 100 * Double(correct[0]) / Double(seen)) : ""
             let terms = objective.terms.count < 2 ? "" : " (" + objective.termNames.indices.map {
                 String(format: "%@ %.4f", objective.termNames[$0], termSums[$0] / max(termSeen[$0], 1))
             }.joined(separator: ", ") + ")"
@@ -286,21 +370,29 @@ public struct TrainingRun {
         }
         progress.clear()
         let seconds = Date().timeIntervalSince(started)
+        let accuracies = correct.map { Double($0) / Double(max(seen, 1)) }
         var metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
-                                   trainAccuracy: objective.classifies ? Double(correct) / Double(max(seen, 1)) : nil,
-                                   learningRate: optimizer.learningRate,
+                                   trainAccuracy: objective.classifies ? accuracies[0] : nil,
+                                   learningRate: lives[0].optimizer.learningRate,
                                    imagesPerSecond: Double(seen) / seconds, seconds: seconds)
-        metrics.trainTerms = zip(termSums, termSeen).map { $1 > 0 ? $0 / $1 : nil }
-        metrics.testTerms = termSums.map { _ in nil }
+        if namedColumns {
+            metrics.trainColumns = zip(termSums, termSeen).map { $1 > 0 ? $0 / $1 : nil }
+                + (objective.classifies ? accuracies.dropFirst().map { Optional($0) } : [])
+            metrics.testColumns = metrics.trainColumns.map { _ in nil }
+        }
         return metrics
     }
 
-    private func describe(_ m: EpochMetrics) -> String {
+    private func describe(_ m: EpochMetrics, others: [String]) -> String {
         func pct(_ v: Double?) -> String { v.map { String(format: "%.2f%%", 100 * $0) } ?? "-" }
         func num(_ v: Double?) -> String { v.map { String(format: "%.5g", $0) } ?? "-" }
-        let measures = objective.classifies
+        var measures = objective.classifies
             ? "train acc \(pct(m.trainAccuracy)), val acc \(pct(m.validationAccuracy)), test acc \(pct(m.testAccuracy))"
             : "val loss \(num(m.validationLoss)), test loss \(num(m.testLoss))"
+        for (k, name) in others.enumerated() where objective.classifies {
+            let index = objective.terms.count + k
+            measures += ", \(name) test acc \(pct(index < m.testColumns.count ? m.testColumns[index] : nil))"
+        }
         return String(format: "epoch %d/%d: loss %.5g, %@, lr %.4g, %.0f img/s, %.1f s",
                       m.epoch, recipe.epochs, m.trainLoss, measures, m.learningRate, m.imagesPerSecond, m.seconds)
     }

@@ -10,6 +10,10 @@ import KDCore
 ///                                     text), param_count, command_line, created
 ///     /optimizer attributes           kind ("sgd", "adam"), steps
 ///
+/// The same layout fits inside a group: a checkpoint of a run with several networks keeps the
+/// first at the root (so it stays a model file every tool reads) and each other one under
+/// `/trainees/<name>/` (`params`, `optimizer` and the attributes on the group).
+///
 /// Saving goes through `AtomicOutput`, so the file appears whole or not at all; a caller adds
 /// its own attributes and datasets (RNG state, epoch, normalization, provenance) in `extra`
 /// before the file is committed. Loading checks every parameter's presence and shape and the
@@ -32,8 +36,8 @@ public enum ModelFile {
         try output.checkWritable()
         do {
             let file = try H5File.create(output.partialPath)
-            try write(model, kind: kind, into: file)
-            if let optimizer { try write(optimizer.state, into: file) }
+            try write(model, kind: kind, into: file.root)
+            if let optimizer { try write(optimizer.state, into: file.root) }
             try extra(file)
             try file.flush()
             file.close()
@@ -44,23 +48,24 @@ public enum ModelFile {
         }
     }
 
-    /// The root attributes and `/params` of a model, into an open file.
-    public static func write(_ model: Model, kind: Kind, into file: H5File) throws {
-        try file.setAttribute("kd_kind", kind.rawValue)
-        try file.setAttribute("kd_version", Provenance.kdVersion)
-        try file.setAttribute("arch", model.architecture.jsonText)
-        try file.setAttribute("param_count", model.parameterCount)
-        try file.setAttribute("command_line", Provenance.commandLine)
-        try file.setAttribute("created", Provenance.timestamp)
-        let params = try file.root.createGroup("params")
+    /// The attributes and `params` of a model, into a group of an open file (its root for a
+    /// model file).
+    public static func write(_ model: Model, kind: Kind, into group: H5Group) throws {
+        try group.setAttribute("kd_kind", kind.rawValue)
+        try group.setAttribute("kd_version", Provenance.kdVersion)
+        try group.setAttribute("arch", model.architecture.jsonText)
+        try group.setAttribute("param_count", model.parameterCount)
+        try group.setAttribute("command_line", Provenance.commandLine)
+        try group.setAttribute("created", Provenance.timestamp)
+        let params = try group.createGroup("params")
         for (name, p) in model.stateDict {
             try params.writeDataset(name, p.value.data, shape: p.value.shape, deflate: 1, shuffle: true)
         }
     }
 
-    /// An optimizer's state under `/optimizer`, into an open file.
-    public static func write(_ state: OptimizerState, into file: H5File) throws {
-        let group = try file.root.createGroup("optimizer")
+    /// An optimizer's state under `optimizer` of a group of an open file.
+    public static func write(_ state: OptimizerState, into location: H5Group) throws {
+        let group = try location.createGroup("optimizer")
         try group.setAttribute("kind", state.kind)
         try group.setAttribute("steps", state.steps)
         for (name, buffers) in state.buffers.sorted(by: { $0.key < $1.key }) {
@@ -71,58 +76,65 @@ public enum ModelFile {
         }
     }
 
-    /// The architecture a model file was made with. Throws 65 when the file is not a kd model
-    /// or checkpoint.
-    public static func architecture(in file: H5File) throws -> Architecture {
-        let kind = try file.stringAttribute("kd_kind")
+    /// The architecture a model (in a file's root or a group) was made with. Throws 65 when it
+    /// is not a kd model or checkpoint.
+    public static func architecture(in group: H5Group) throws -> Architecture {
+        let kind = try group.stringAttribute("kd_kind")
         guard kind == Kind.model.rawValue || kind == Kind.checkpoint.rawValue else {
-            throw StageError.badData("\(file.path) is not a kd model or checkpoint (kd_kind is "
+            throw StageError.badData("\(describe(group)) is not a kd model or checkpoint (kd_kind is "
                                      + (kind.map { "\"\($0)\"" } ?? "missing") + ")")
         }
-        guard let text = try file.stringAttribute("arch") else {
-            throw StageError.badData("\(file.path) has no arch attribute")
+        guard let text = try group.stringAttribute("arch") else {
+            throw StageError.badData("\(describe(group)) has no arch attribute")
         }
         do {
             return try Architecture(jsonText: text)
         } catch let error as ArchitectureFieldError {
-            throw StageError.badData("\(file.path): its arch attribute is not a valid architecture: \(error)")
+            throw StageError.badData("\(describe(group)): its arch attribute is not a valid architecture: \(error)")
         }
+    }
+
+    /// A model's place in messages: the file, and the group when it is not the root.
+    static func describe(_ group: H5Group) -> String {
+        group.path == "/" ? group.file.path : "\(group.file.path) (group \(group.path))"
     }
 
     /// Opens a model file and builds its model with the stored weights.
     public static func load(path: String) throws -> Model {
         let file = try H5File.open(path)
-        let model = try Model(try architecture(in: file))
-        try readParameters(into: model, from: file)
+        let model = try Model(try architecture(in: file.root))
+        try readParameters(into: model, from: file.root)
         return model
     }
 
     /// Loads the weights of the file at `path` into `model`, refusing a file of another
     /// architecture or with any parameter missing or of another shape.
     public static func load(into model: Model, path: String) throws {
-        try load(into: model, from: try H5File.open(path))
+        try load(into: model, from: try H5File.open(path).root)
     }
 
-    /// As `load(into:path:)`, from an open file (a trainer reads its extras from the same file).
-    public static func load(into model: Model, from file: H5File) throws {
-        let stored = try architecture(in: file)
+    /// As `load(into:path:)`, from a group of an open file (a trainer reads its extras from the
+    /// same file).
+    public static func load(into model: Model, from group: H5Group) throws {
+        let stored = try architecture(in: group)
         var expected = model.architecture
         expected.name = stored.name   // a renamed copy of the same network is the same network
         guard stored == expected else {
-            let detail = (try? firstMismatch(model, file)).flatMap { $0 }.map { ": \($0)" } ?? ""
-            throw StageError.badData("\(file.path) holds architecture \"\(stored.name)\" \(stored.jsonText), "
+            let detail = (try? firstMismatch(model, group)).flatMap { $0 }.map { ": \($0)" } ?? ""
+            throw StageError.badData("\(describe(group)) holds architecture \"\(stored.name)\" \(stored.jsonText), "
                                      + "not the expected \"\(model.architecture.name)\" "
                                      + "\(model.architecture.jsonText)\(detail)")
         }
-        try readParameters(into: model, from: file)
+        try readParameters(into: model, from: group)
     }
 
-    /// The optimizer state stored in a checkpoint, or nil when the file has none.
-    public static func optimizerState(in file: H5File) throws -> OptimizerState? {
-        guard file.root.contains("optimizer") else { return nil }
-        let group = try file.root.openGroup("optimizer")
+    /// The optimizer state stored in a checkpoint (in its root or a group), or nil when there
+    /// is none.
+    public static func optimizerState(in location: H5Group) throws -> OptimizerState? {
+        guard location.contains("optimizer") else { return nil }
+        let group = try location.openGroup("optimizer")
         guard let kind = try group.stringAttribute("kind"), let steps = try group.intAttribute("steps") else {
-            throw StageError.badData("\(file.path): /optimizer lacks its kind or steps attribute")
+            throw StageError.badData("\(location.file.path): \(group.path) lacks its kind or steps attribute")
         }
         var buffers: [String: [String: Tensor]] = [:]
         for name in try group.memberNames() {
@@ -136,23 +148,24 @@ public enum ModelFile {
     }
 
     /// Reads every state_dict entry of `model` from `/params`, after checking them all.
-    private static func readParameters(into model: Model, from file: H5File) throws {
-        if let problem = try firstMismatch(model, file) {
-            throw StageError.badData("\(file.path) does not fit architecture \"\(model.architecture.name)\": \(problem)")
+    private static func readParameters(into model: Model, from group: H5Group) throws {
+        if let problem = try firstMismatch(model, group) {
+            throw StageError.badData("\(describe(group)) does not fit architecture \"\(model.architecture.name)\": \(problem)")
         }
-        let params = try file.root.openGroup("params")
+        let params = try group.openGroup("params")
         for (name, p) in model.stateDict {
             p.value.data = try params.openDataset(name).read(as: Float.self)
         }
     }
 
     /// The first parameter that is missing, extra or of another shape, described; nil if none.
-    private static func firstMismatch(_ model: Model, _ file: H5File) throws -> String? {
-        guard file.root.contains("params") else { return "it has no /params group" }
-        let params = try file.root.openGroup("params")
+    private static func firstMismatch(_ model: Model, _ group: H5Group) throws -> String? {
+        let place = (group.path == "/" ? "" : group.path) + "/params"
+        guard group.contains("params") else { return "it has no \(place) group" }
+        let params = try group.openGroup("params")
         let state = model.stateDict
         for (name, p) in state {
-            guard params.contains(name) else { return "parameter \(name) is missing (no /params/\(name))" }
+            guard params.contains(name) else { return "parameter \(name) is missing (no \(place)/\(name))" }
             let shape = try params.openDataset(name).shape
             if shape != p.value.shape {
                 return "parameter \(name) has shape \(shape) in the file but \(p.value.shape) in the model"
@@ -160,7 +173,7 @@ public enum ModelFile {
         }
         let known = Set(state.map(\.0))
         if let stray = try params.memberNames().first(where: { !known.contains($0) }) {
-            return "the file has /params/\(stray), which the model does not"
+            return "the file has \(place)/\(stray), which the model does not"
         }
         return nil
     }
