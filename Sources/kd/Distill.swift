@@ -76,8 +76,10 @@ struct Distill: ParsableCommand {
     @Option(help: "ctkd: the scratch teacher's architecture (a preset or a JSON file), a classifier trained in the same run.")
     var scratch: String?
 
-    @Option(help: "ctkd: weight γ of the logit term between scratch teacher and student (default 0.05).")
-    var gamma: Double?
+    // Not --gamma: that is the recipe's step-decay factor.
+    @Option(name: .customLong("l2-weight"),
+            help: "ctkd: weight γ of the logit term between scratch teacher and student (default 0.05).")
+    var l2Weight: Double?
 
     @Option(help: "Run folder (created if missing).")
     var out: String
@@ -88,8 +90,8 @@ struct Distill: ParsableCommand {
         try runStage("distill") {
             let architecture = try ArchitectureCatalog.resolve(arch)
             let taps = attention.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
-            guard method == "ctkd" || (scratch == nil && gamma == nil) else {
-                throw StageError.usage("--scratch and --gamma belong to --method ctkd")
+            guard method == "ctkd" || (scratch == nil && l2Weight == nil) else {
+                throw StageError.usage("--scratch and --l2-weight belong to --method ctkd")
             }
             switch method {
             case "chunk":
@@ -139,7 +141,7 @@ struct Distill: ParsableCommand {
                 let job = try CollaborativeTeaching.prepare(
                     student: architecture, scratch: try ArchitectureCatalog.resolve(scratch), dataPath: data,
                     targetsPath: targets[0],
-                    settings: .init(gamma: gamma ?? defaults.gamma, beta: beta ?? defaults.beta, attention: taps),
+                    settings: .init(gamma: l2Weight ?? defaults.gamma, beta: beta ?? defaults.beta, attention: taps),
                     runPath: out, recipe: try recipe.resolve())
                 try recipe.run(job) { last in
                     last.testAccuracy.map { String(format: ", test accuracy %.2f%%", 100 * $0) } ?? ""

@@ -63,7 +63,7 @@ import Testing
         // The models and a checkpoint: both networks, both optimizers.
         let student = try H5File.open(f.dir.file("ctkd/model.h5")), scratch = try H5File.open(f.dir.file("ctkd/scratch/model.h5"))
         #expect(try student.stringAttribute("trainee") == "student" && scratch.stringAttribute("trainee") == "scratch")
-        #expect(try student.stringAttribute("method") == "ctkd" && student.doubleAttribute("gamma") == 0.05)
+        #expect(try student.stringAttribute("method") == "ctkd" && student.doubleAttribute("l2_weight") == 0.05)
         #expect(try scratch.doubleAttribute("test_accuracy") != nil)
         let checkpoint = try H5File.open(f.dir.file("ctkd/checkpoints/epoch-0003.h5"))
         #expect(checkpoint.root.contains("params") && checkpoint.root.contains("optimizer"))
@@ -122,11 +122,11 @@ import Testing
         }
         try refused(f.arguments.filter { $0 != "--scratch" && $0 != "resnet14" }, 64, ["--scratch"], "no scratch teacher")
         try refused(f.arguments + ["--targets", f.features], 64, ["one --targets"], "two targets files")
-        try refused(f.arguments + ["--gamma", "-1"], 64, ["--gamma", "≥ 0"], "negative γ")
+        try refused(f.arguments + ["--l2-weight", "-1"], 64, ["--l2-weight", "≥ 0"], "negative γ")
         try refused(f.arguments + ["--temperature", "4"], 64, ["--temperature"], "KD's option")
         let kdWithGamma = ["distill", "--method", "kd", "--arch", "resnet8", "--data", f.store, "--targets", f.features,
-                           "--gamma", "1"]
-        try refused(kdWithGamma, 64, ["--gamma", "ctkd"], "γ without ctkd")
+                           "--l2-weight", "1"]
+        try refused(kdWithGamma, 64, ["--l2-weight", "ctkd"], "γ without ctkd")
 
         // A scratch teacher without a classifier head.
         let headless = f.dir.file("headless.json")

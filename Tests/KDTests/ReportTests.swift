@@ -1,3 +1,4 @@
+import Distillation
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -303,10 +304,48 @@ import Testing
         #expect(markdown.contains("Teacher of kd: resnet26 at 87.50 %"))
         #expect(!markdown.contains("Teacher-Class experiments\n"), "no ensembles, no Teacher-Class section")
         let csv = try String(contentsOfFile: out + "/methods.csv", encoding: .utf8).split(separator: "\n")
-        #expect(csv.count == 6 && csv[0] == "method,student,seed,test_accuracy,targets,path")
+        #expect(csv.count == 6 && csv[0] == "method,network,arch,seed,test_accuracy,targets,path")
         let svg = try String(contentsOfFile: out + "/methods.svg", encoding: .utf8)
         #expect(svg.components(separatedBy: "class=\"series\"").count - 1 == 2)
         let none = try KDProcess.run(["report", "--methods", dir.file("logits"), "--out", dir.file("bad")])
         #expect(none.status == 65 && none.stderr.contains("student-seed"))
+    }
+
+    /// The CTKD section: the students of each method and, for CTKD, the scratch teacher trained
+    /// alongside each — its accuracy as mean ± std, its row in ctkd.csv, and its per-epoch
+    /// curve (from the student's metrics.csv) dashed in ctkd.svg.
+    @Test func collaborativeSectionShowsTheScratchTeacher() throws {
+        let dir = try TempDir()
+        let arch = #"{"name": "wrn-16-1", "vgg": "8 M"}"#, scratchArch = #"{"name": "wrn-40-1", "vgg": "8 M"}"#
+        let header = EpochMetrics.header(columns: ["ce/student", "ce/scratch", "accuracy/scratch"])
+        for (method, values) in ["baseline": [0.70, 0.72], "ctkd": [0.80, 0.84]] {
+            for (seed, accuracy) in values.enumerated() {
+                let folder = dir.file("ctkd/\(method)/student-seed\(seed)")
+                try FakeRuns.model(folder + "/model.h5", ["test_accuracy": .double(accuracy), "arch": .string(arch)])
+                var rows = (1...2).map { "\($0),1.0,,,,0.5,\(accuracy),0.001,100.0,1.00" }
+                if method == "ctkd" {
+                    try FakeRuns.model(folder + "/scratch/model.h5", ["test_accuracy": .double(0.9 + 0.02 * Double(seed)),
+                                                                      "arch": .string(scratchArch)])
+                    rows = rows.map { $0 + ",1,1,1,1,0.5,0.\(88 + 2 * seed)" }
+                }
+                try ([method == "ctkd" ? header : EpochMetrics.header] + rows).joined(separator: "\n")
+                    .write(toFile: folder + "/metrics.csv", atomically: true, encoding: .utf8)
+            }
+        }
+        let out = dir.file("report")
+        let r = try KDProcess.run(["report", "--ctkd", dir.file("ctkd/baseline"), dir.file("ctkd/ctkd"), "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let markdown = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        #expect(markdown.contains("## Collaborative teaching (CTKD)"), "\(markdown)")
+        #expect(markdown.contains("| method | student | learns from | seeds | mean ± std | scratch teacher | seed 0 | seed 1 |"),
+                "\(markdown)")
+        #expect(markdown.contains("| baseline | wrn-16-1 | labels only | 2 | 71.00 ± 1.41 | – | 70.00 | 72.00 |"), "\(markdown)")
+        #expect(markdown.contains("| ctkd | wrn-16-1 | scratch wrn-40-1 (trained alongside) | 2 | 82.00 ± 2.83 | 91.00 ± 1.41 |"),
+                "\(markdown)")
+        let csv = try String(contentsOfFile: out + "/ctkd.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 7 && csv.contains { $0.hasPrefix("ctkd,scratch,wrn-40-1,1,0.92,") }, "\(csv)")
+        let svg = try String(contentsOfFile: out + "/ctkd.svg", encoding: .utf8)
+        #expect(svg.components(separatedBy: "class=\"series\"").count - 1 == 3)
+        #expect(svg.contains("ctkd: scratch teacher") && svg.contains("stroke-dasharray"))
     }
 }

@@ -7,18 +7,22 @@ import KDCore
 /// `kd report`: the seed paper's tables and plots over experiment run folders, written to one
 /// report folder — `report.md` (the tables side by side, the plots embedded), `accuracy.csv`
 /// and `students.csv` (the same numbers, one row each), `accuracy.svg` and one
-/// `loss-<experiment>.svg` per experiment. The folder is built beside its final name and moved
+/// `loss-<experiment>.svg` per experiment; with method folders, a section per family of methods
+/// (`methods.*` for logit distillation, `ctkd.*` for the CTKD experiment). The folder is built beside its final name and moved
 /// into place whole, replacing an earlier report. Cost: reading each model's attributes and
 /// each student's metrics.csv; the output is a few kilobytes.
 public struct ExperimentReport {
     public var runPaths: [String]
     /// Logit-distillation method folders (`student-seed<S>/model.h5` each).
     public var methodPaths: [String]
+    /// The CTKD experiment's method folders (baseline, kd, at, ctkd), the same way.
+    public var collaborativePaths: [String]
     public var outPath: String
 
-    public init(runPaths: [String], methodPaths: [String] = [], outPath: String) {
+    public init(runPaths: [String], methodPaths: [String] = [], collaborativePaths: [String] = [], outPath: String) {
         self.runPaths = runPaths
         self.methodPaths = methodPaths
+        self.collaborativePaths = collaborativePaths
         self.outPath = outPath
     }
 
@@ -27,22 +31,25 @@ public struct ExperimentReport {
         public var files: [String]
         public var experiments: [ExperimentResults]
         public var methods: [MethodResults]
+        public var collaborative: [MethodResults]
     }
 
     public func run() throws -> Outcome {
-        guard !runPaths.isEmpty || !methodPaths.isEmpty else {
-            throw StageError.usage("give at least one experiment folder or --methods folder")
+        guard !runPaths.isEmpty || !methodPaths.isEmpty || !collaborativePaths.isEmpty else {
+            throw StageError.usage("give at least one experiment folder, --methods or --ctkd folder")
         }
         let out = (outPath as NSString).standardizingPath
         try checkReplaceable(out)
         let runFolders = runPaths.map { ($0 as NSString).standardizingPath }
         let experiments = try zip(runFolders, Self.names(runFolders)).map { try ExperimentResults.load(path: $0, name: $1) }
-        let methodFolders = methodPaths.map { ($0 as NSString).standardizingPath }
-        let methods = try zip(methodFolders, Self.names(methodFolders)).map { try MethodResults.load(path: $0, name: $1) }
+        func methodResults(_ paths: [String]) throws -> [MethodResults] {
+            let folders = paths.map { ($0 as NSString).standardizingPath }
+            return try zip(folders, Self.names(folders)).map { try MethodResults.load(path: $0, name: $1) }
+        }
+        let methods = try methodResults(methodPaths), collaborative = try methodResults(collaborativePaths)
 
         let relative = ReportPaths(folder: out)
         let tables = ReportTables(experiments: experiments, paths: relative)
-        let methodTables = MethodTables(methods: methods, paths: relative)
         let provenance = "Made by kd \(Provenance.kdVersion) at \(Provenance.timestamp): `\(Provenance.commandLine)`"
         let title = "Distillation experiments: \((out as NSString).lastPathComponent)"
         var files: [(name: String, text: String)] = []
@@ -59,14 +66,17 @@ public struct ExperimentReport {
             files.append(("accuracy.csv", tables.accuracyCSV))
             files.append(("students.csv", tables.studentsCSV))
         }
-        if !methods.isEmpty {
-            markdown += methodTables.markdown(plot: "methods.svg")
-            files.append(("methods.svg", methodTables.chart.svg))
-            files.append(("methods.csv", methodTables.csv))
+        for (results, section) in [(methods, MethodTables.Section.logits), (collaborative, .collaborative)]
+            where !results.isEmpty {
+            let methodTables = MethodTables(methods: results, section: section, paths: relative)
+            markdown += methodTables.markdown
+            files.append(("\(section.stem).svg", methodTables.chart.svg))
+            files.append(("\(section.stem).csv", methodTables.csv))
         }
         files.insert(("report.md", markdown), at: 0)
         try writeFolder(out, files)
-        return Outcome(folder: out, files: files.map { "\(out)/\($0.name)" }, experiments: experiments, methods: methods)
+        return Outcome(folder: out, files: files.map { "\(out)/\($0.name)" }, experiments: experiments, methods: methods,
+                       collaborative: collaborative)
     }
 
     /// Experiment names: the folders' names, or their last two path parts where two share one.

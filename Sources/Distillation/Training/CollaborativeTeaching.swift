@@ -37,7 +37,7 @@ public enum CollaborativeTeaching {
     public static func prepare(student: Architecture, scratch: Architecture, dataPath: String, targetsPath: String,
                                settings: Settings, runPath: String, recipe: Recipe) throws -> TrainingRun {
         guard settings.gamma.isFinite, settings.gamma >= 0 else {
-            throw StageError.usage("--gamma must be a number ≥ 0, got \(settings.gamma)")
+            throw StageError.usage("--l2-weight (γ) must be a number ≥ 0, got \(settings.gamma)")
         }
         guard settings.beta.isFinite, settings.beta >= 0 else {
             throw StageError.usage("--beta must be a number ≥ 0, got \(settings.beta)")
@@ -60,11 +60,11 @@ public enum CollaborativeTeaching {
                                                     beta: settings.beta))
         let objective = Objective(
             terms: terms, classifies: true, augmentation: try StudentDistillation.augmentation(recipe, [file]),
-            settings: ["method": "ctkd", "gamma": String(settings.gamma), "beta": String(settings.beta),
+            settings: ["method": "ctkd", "l2_weight": String(settings.gamma), "beta": String(settings.beta),
                        "attention": taps.joined(separator: ","), "targets_sha256": file.sha256]) { model in
                 try model.setAttribute("classes", store.classes)
                 try model.setAttribute("method", "ctkd")
-                try model.setAttribute("gamma", settings.gamma)
+                try model.setAttribute("l2_weight", settings.gamma)
                 try model.setAttribute("beta", settings.beta)
                 try model.setAttribute("attention", taps)
                 try model.setAttribute("targets", targetsPath)
