@@ -63,7 +63,7 @@ public enum DatasetDecoder {
             throw StageError.noInput("input \(options.input) does not exist; expected a dataset folder or a .tar.gz archive")
         }
         let output = AtomicOutput(options.output)
-        try output.checkWritable()
+        try output.claim()
         let (files, format) = try locate(options.input, isFolder: isFolder.boolValue, format: options.format)
         if options.classes != nil && format != .idx {
             throw StageError.usage(
@@ -99,7 +99,7 @@ public enum DatasetDecoder {
     private static func write(_ files: SourceFiles, format: DatasetFormat, classes choice: ClassNames?,
                               pad: Int, limits: [String: Int], to path: String) throws -> WrittenStore {
         let store = try DataStoreWriter(path: path, pad: pad, limits: limits)
-        defer { store.file.close() }
+        defer { try? store.file.close() }   // on the way out of an error; success closes below
         let root = store.file
         let classes: [String], note: String
         switch format {
@@ -130,7 +130,7 @@ public enum DatasetDecoder {
         try root.setAttribute("source_sha256", files.provenance.map(\.sha256))
         try root.setAttribute("image_shape", store.imageShape ?? [])
         try root.setAttribute("pad", store.pad)
-        try root.flush()
+        try root.close()
         return WrittenStore(imageShape: store.imageShape ?? [], splits: store.finishedSplits, classes: classes, classesNote: note)
     }
 

@@ -44,7 +44,15 @@ public struct IDXFile {
         dimensions = (0..<rank).map { d in
             bytes[(4 + 4 * d)..<(8 + 4 * d)].reduce(0) { $0 << 8 | Int($1) }
         }
-        let expectedSize = valuesOffset + dimensions.reduce(1, *)
+        // Each size is below 2³², but their product can overflow: such a header cannot fit any file.
+        let values = dimensions.reduce((1, false)) { product, d in
+            product.1 ? product : product.0.multipliedReportingOverflow(by: d)
+        }
+        guard !values.1, values.0 <= Int.max - valuesOffset else {
+            throw StageError.badData("IDX file \(name): its header asks for \(dimensions.map(String.init).joined(separator: "×")) "
+                                     + "values, more than any file holds; the file is corrupt")
+        }
+        let expectedSize = valuesOffset + values.0
         guard bytes.count == expectedSize else {
             let shape = dimensions.map(String.init).joined(separator: "×")
             let problem = bytes.count < expectedSize ? "truncated" : "over-long"

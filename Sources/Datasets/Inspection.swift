@@ -178,7 +178,7 @@ public struct ClassCounts: InspectionSection {
         }
         let headWidth = indexWidth + 1 + nameWidth
         let title = labelsName == DataStore.labelsName ? "classes" : labelsName.replacingOccurrences(of: "_", with: " ")
-        var lines = [title + String(repeating: " ", count: 2 + headWidth - title.count)
+        var lines = [title + String(repeating: " ", count: max(0, 2 + headWidth - title.count))
                      + zip(splits, columns).map { "  " + pad($0, $1, true) }.joined()]
         for c in classes.indices {
             lines.append(row(pad(String(c), indexWidth, true) + " " + pad(classes[c], nameWidth, false), counts.map { String($0[c]) }))

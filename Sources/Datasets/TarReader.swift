@@ -144,7 +144,14 @@ public final class TarReader {
     private static func number(_ field: ArraySlice<UInt8>, field name: String, at headerOffset: Int,
                                in archive: String) throws -> Int {
         if let first = field.first, first & 0x80 != 0 {
-            return field.dropFirst().reduce(Int(first & 0x7f)) { $0 << 8 | Int($1) }
+            // Base-256 (GNU): more than 7 significant bytes would overflow, and the sign bit
+            // (0x40 of the first byte) marks a negative number; neither is a size.
+            let digits = field.dropFirst().drop { $0 == 0 }
+            guard first & 0x40 == 0, digits.count <= 7 else {
+                throw StageError.badData("bad tar header in \(archive) at byte \(headerOffset): the \(name) field holds "
+                                         + "a negative or oversized binary number; the archive is corrupt")
+            }
+            return field.dropFirst().reduce(Int(first & 0x3f)) { $0 << 8 | Int($1) }
         }
         let text = String(decoding: field.prefix { $0 != 0 }, as: UTF8.self).trimmingSpaces
         guard let value = text.isEmpty ? 0 : Int(text, radix: 8), value >= 0 else {
@@ -172,7 +179,7 @@ public final class TarReader {
         while !rest.isEmpty {
             guard let space = rest.firstIndex(of: UInt8(ascii: " ")),
                   let length = Int(String(decoding: rest[..<space], as: UTF8.self)),
-                  length > space - rest.startIndex, length <= rest.count else {
+                  length >= space - rest.startIndex + 2, length <= rest.count else {
                 throw StageError.badData(
                     "bad pax extended header in \(archive) at byte \(headerOffset): expected records "
                     + "\"LENGTH KEY=VALUE\\n\"")
@@ -182,7 +189,13 @@ public final class TarReader {
                 let key = String(decoding: record[..<eq], as: UTF8.self)
                 let value = String(decoding: record[(eq + 1)...], as: UTF8.self)
                 if key == "path" { path = value }
-                if key == "size" { size = Int(value) }
+                if key == "size" {
+                    guard let value = Int(value), value >= 0 else {
+                        throw StageError.badData("bad pax extended header in \(archive) at byte \(headerOffset): "
+                                                 + "size \"\(value)\" is not a number of bytes")
+                    }
+                    size = value
+                }
             }
             rest = rest[(rest.startIndex + length)...]
         }

@@ -19,7 +19,9 @@ public final class H5File {
         self.id = id
     }
 
-    deinit { close() }
+    // A file still open here was abandoned (an error on the way); what it failed to write
+    // was reported then.
+    deinit { try? close() }
 
     /// Creates an empty file, truncating any file at `path`.
     /// Throws `.cantCreate` (73) naming the path when the file cannot be made.
@@ -89,14 +91,17 @@ public final class H5File {
     /// Writes everything to disk and closes the file, so that it is complete on disk when this
     /// returns (before a stage renames `<out>.partial` into place). Objects still open from it
     /// stay usable until they go away (HDF5 closes the file for real with the last of them).
-    /// Calling it twice is harmless.
-    public func close() {
-        if id >= 0 {
-            ensureLibraryReady()
-            H5Fflush(id, H5F_SCOPE_LOCAL)
-            H5Fclose(id)
-        }
+    /// Calling it twice is harmless. Throws 74 when the last writes fail (a full disk): the
+    /// file is then not whole and must not be renamed into place. The file is closed either way.
+    public func close() throws {
+        guard id >= 0 else { return }
+        ensureLibraryReady()
+        let flushed = H5Fflush(id, H5F_SCOPE_GLOBAL)
+        let flushError = flushed < 0 ? h5Error(.ioErr, file: path, path: "/", "cannot write the file out") : nil
+        let closed = H5Fclose(id)
         id = -1
+        if let flushError { throw flushError }
+        try h5Check(closed, .ioErr, file: path, path: "/", "cannot close the file")
     }
 
     /// The identifier, or an error when the file was closed.

@@ -51,9 +51,18 @@ func lastHDF5Detail() -> String? {
 }
 
 /// A `StageError` for a failed HDF5 call on one object: `<file>: <path>: <what> (<detail>)`.
+/// When the innermost failure is the operating system's (a write on a full disk), the detail
+/// is its reason in words, "No space left on device", rather than HDF5's whole record.
 func h5Error(_ code: Sysexits, file: String, path: String, _ what: String) -> StageError {
     var message = "\(file): \(path): \(what)"
-    if let detail = lastHDF5Detail(), !detail.isEmpty { message += " (HDF5: \(detail))" }
+    if let detail = lastHDF5Detail(), !detail.isEmpty {
+        if let start = detail.range(of: "error message = '"),
+           let end = detail[start.upperBound...].firstIndex(of: "'") {
+            message += " (\(detail[start.upperBound..<end]))"
+        } else {
+            message += " (HDF5: \(detail))"
+        }
+    }
     return StageError(code, message)
 }
 

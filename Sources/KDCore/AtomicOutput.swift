@@ -9,7 +9,8 @@ import Foundation
 ///
 /// Work is written to `<path>.partial`; `commit()` renames it over the final name (one
 /// `rename(2)`, atomic on one file system); `discard()` removes the partial file. A failed run
-/// therefore never touches an existing result. Cost: one rename.
+/// therefore never touches an existing result. A stage's own output is `claim()`ed first, so a
+/// second process aimed at it is refused before it touches the partial file. Cost: one rename.
 public struct AtomicOutput: Sendable {
     public let finalPath: String
     public let partialPath: String
@@ -32,15 +33,24 @@ public struct AtomicOutput: Sendable {
         }
     }
 
-    /// Moves the finished partial file to the final name.
+    /// Checks the folder as `checkWritable` does, then claims the output for this process
+    /// (`OutputLock`): 75 when another kd process is writing it.
+    public func claim() throws {
+        try checkWritable()
+        try OutputLock.claim(finalPath)
+    }
+
+    /// Moves the finished partial file to the final name, and gives up the claim on it.
     public func commit() throws {
         guard rename(partialPath, finalPath) == 0 else {
             let reason = String(cString: strerror(errno))
             throw StageError.cantCreate("cannot rename \(partialPath) to \(finalPath): \(reason)")
         }
+        OutputLock.held(finalPath)?.release()
     }
 
-    /// Removes the partial file, if any; used when a stage fails.
+    /// Removes the partial file, if any (when a stage fails, or starts over). The claim stays
+    /// until the result is committed or the stage ends.
     public func discard() {
         unlink(partialPath)
     }

@@ -17,8 +17,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try runStage("eval") {
             if let threads {
-                guard threads >= 1 else { throw StageError.usage("--threads must be at least 1") }
-                ComputeThreads.set(threads)
+                try ComputeThreads.set(threads)
             }
             let report = try ModelEvaluation.run(modelPath: model, dataPath: data, split: split, batchSize: batch)
             print(json ? report.json : report.text)

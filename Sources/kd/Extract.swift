@@ -73,8 +73,7 @@ struct Extract: ParsableCommand {
     func run() throws {
         try runStage("extract") {
             if let threads {
-                guard threads >= 1 else { throw StageError.usage("--threads must be at least 1") }
-                ComputeThreads.set(threads)
+                try ComputeThreads.set(threads)
             }
             var job = FeatureExtraction(modelPath: model, dataPath: data, outPath: out)
             job.layer = layer

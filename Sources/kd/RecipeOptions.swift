@@ -50,8 +50,7 @@ struct RecipeOptions: ParsableArguments {
         if let limit { r.limit = limit }
         guard keepCheckpoints >= 1 else { throw StageError.usage("--keep-checkpoints must be at least 1") }
         if let threads {
-            guard threads >= 1 else { throw StageError.usage("--threads must be at least 1") }
-            ComputeThreads.set(threads)
+            try ComputeThreads.set(threads)
         }
         return r
     }

@@ -67,7 +67,7 @@ import Testing
             #expect(try store.file.intArrayAttribute("image_shape") == [3, 32, 32])
             // Closed before the next decode replaces the file under the same name: HDF5 locks
             // the files it has open.
-            store.file.close()
+            try store.file.close()
         }
     }
 
@@ -160,7 +160,7 @@ import Testing
         let dir = try TempFolder()
         let file = try H5File.create(dir.file("other.h5"))
         try file.setAttribute("kd_kind", "model")
-        file.close()
+        try file.close()
         let error = #expect(throws: StageError.self) { try DataStore(path: dir.file("other.h5")) }
         #expect(error?.code == .dataErr)
         #expect(error?.message.contains("is not a kd data store: its kd_kind attribute is \"model\"") == true)

@@ -30,7 +30,7 @@ import Testing
                 try file.root.writeDataset("plain\(i)", values, shape: shape)
                 try file.root.writeDataset("chunked\(i)", values, shape: shape, chunk: shape.map { max(1, $0 / 2) }, deflate: 4, shuffle: true)
             }
-            file.close()
+            try file.close()
         }
         let file = try H5File.open(path)
         for (i, shape) in Self.shapes.enumerated() {

@@ -61,9 +61,12 @@ import Testing
 
     @Test func badSettingsAreUsageErrors() throws {
         for (args, message) in [(["--mode", "fit"], "--mode must be train or infer"),
-                                (["--batch", "0"], "--batch must be at least 1"),
-                                (["--threads", "0"], "--threads must be at least 1")] {
-            let r = try KDProcess.run(["bench", "--arch", "small", "--seconds", "0.1"] + args)
+                                (["--batch", "0"], "--batch must be in 2…65536 to train, got 0"),
+                                (["--batch", "1", "--mode", "infer", "--threads", "0"], "--threads must be in 1…1024, got 0"),
+                                (["--threads", "5000"], "--threads must be in 1…1024, got 5000"),
+                                (["--seconds", "inf"], "--seconds must be in (0, 86400], got inf")] {
+            let r = try KDProcess.run(["bench", "--arch", "small"] + (args.contains("--seconds") ? [] : ["--seconds", "0.1"])
+                                      + args)
             #expect(r.status == 64)
             #expect(r.stderr.contains(message), "\(r.stderr)")
         }

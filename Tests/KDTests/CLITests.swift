@@ -38,7 +38,9 @@ import Testing
             (["--epochs", "-3"], "epochs must be at least 1, got -3"),
             (["--epochs", "1000000000000"], "epochs must be at most 1,000,000"),
             (["--batch-size", "1000000000"], "batch size must be at most 65,536"),
-            (["--threads", "-2"], "--threads must be at least 1"),
+            (["--threads", "-2"], "--threads must be in 1…1024, got -2"),
+            (["--step-size", "4611686018427387904"], "step size must be in 1…1,000,000 epochs"),
+            (["--limit", "1"], "limit must be in 2…2³² images, got 1"),
         ]
         for (flags, message) in cases {
             let out = dir.file("run")

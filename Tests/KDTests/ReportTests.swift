@@ -89,7 +89,7 @@ import Testing
                 case .strings(let v): try file.setAttribute(name, v)
                 }
             }
-            file.close()
+            try file.close()
         }
 
         func report(_ experiments: [String], out: String) throws -> KDRun {

@@ -7,7 +7,7 @@ import Testing
     }
 
     @Test func convAndLinearAreUniformWithinOneOverRootFanIn() throws {
-        let model = try Model(.vgg("net", "64 M", head: 10), seed: 7)
+        let model = try Model(Architecture.vgg("net", "64 M", head: 10)!, seed: 7)
         for (name, fanIn) in [("features.0", 3 * 3 * 3), ("classifier", 64)] {
             let bound = 1 / Float(fanIn).squareRoot()
             let weight = parameter(model, name + ".weight").data
@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func batchNormStartsAsTheIdentity() throws {
-        let model = try Model(.vgg("net", "8", head: nil), seed: 1)
+        let model = try Model(Architecture.vgg("net", "8", head: nil)!, seed: 1)
         #expect(parameter(model, "features.1.weight").data == [Float](repeating: 1, count: 8))
         #expect(parameter(model, "features.1.bias").data == [Float](repeating: 0, count: 8))
         #expect(parameter(model, "features.1.running_mean").data == [Float](repeating: 0, count: 8))
@@ -32,7 +32,7 @@ import Testing
     }
 
     @Test func theSeedFixesEveryWeight() throws {
-        let architecture = Architecture.vgg("net", "8 M 16", head: 10)
+        let architecture = Architecture.vgg("net", "8 M 16", head: 10)!
         let a = try Model(architecture, seed: 42), b = try Model(architecture, seed: 42)
         let c = try Model(architecture, seed: 43)
         #expect(a.stateDict.map(\.1.value) == b.stateDict.map(\.1.value))
@@ -41,7 +41,7 @@ import Testing
 
     @Test func drawsFollowStateDictOrder() throws {
         // The first conv's weights are the generator's first draws, its bias the next ones.
-        let model = try Model(.vgg("net", "4", head: nil), seed: 3)
+        let model = try Model(Architecture.vgg("net", "4", head: nil)!, seed: 3)
         var rng = RandomState(seed: 3)
         let bound = 1 / Float(27).squareRoot()
         let expected = (0..<(4 * 27 + 4)).map { _ in rng.uniform(-bound, bound) }

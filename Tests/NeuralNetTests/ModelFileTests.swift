@@ -91,8 +91,8 @@ import Testing
         let folder = try Folder()
         let path = folder.file("forged.h5")
         // Weights of one network under the architecture attribute of another.
-        try ModelFile.save(try Model(.vgg("net", "8", head: 10)), to: path) { file in
-            try file.setAttribute("arch", Architecture.vgg("net", "16", head: 10).jsonText)
+        try ModelFile.save(try Model(Architecture.vgg("net", "8", head: 10)!), to: path) { file in
+            try file.setAttribute("arch", Architecture.vgg("net", "16", head: 10)!.jsonText)
         }
         let error = #expect(throws: StageError.self) { try ModelFile.load(path: path) }
         #expect(error?.code == .dataErr)
@@ -105,7 +105,7 @@ import Testing
         let path = folder.file("data.h5")
         let file = try H5File.create(path)
         try file.setAttribute("kd_kind", "dataset")
-        file.close()
+        try file.close()
         let error = #expect(throws: StageError.self) { try ModelFile.load(path: path) }
         #expect(error?.code == .dataErr)
         #expect(error?.message.contains(#"not a kd model or checkpoint (kd_kind is "dataset")"#) == true)

@@ -41,11 +41,13 @@ public struct EvaluationReport {
         let e = evaluation
         let object: [String: Any] = [
             "model": model, "data": data, "split": split, "count": e.count, "correct": e.correct,
-            "accuracy": e.accuracy, "loss": e.loss, "classes": classes,
+            // JSON has no NaN or infinity: a loss that is not finite is written as null.
+            "accuracy": e.accuracy, "loss": e.loss.isFinite ? e.loss as Any : NSNull(), "classes": classes,
             "per_class_accuracy": e.perClassAccuracy.map { $0.map { $0 as Any } ?? NSNull() },
             "confusion": e.confusion,
         ]
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+        // Only strings, integers, finite numbers, arrays and null: serialization cannot fail.
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 }

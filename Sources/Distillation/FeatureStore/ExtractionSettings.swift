@@ -24,11 +24,7 @@ public struct ExtractionSettings: Codable, Equatable {
 
     public static let attribute = "settings"
 
-    public var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
-    }
+    public var jsonText: String { CanonicalJSON.text(self) }
 
     /// The settings in `text`; nil when it is not such a JSON object.
     public static func parse(_ text: String) -> ExtractionSettings? {

@@ -86,7 +86,7 @@ public struct FeatureExtraction {
                                        attention: attention)
         let chosen = try chosenSplits(of: store)
         let output = AtomicOutput(outPath)
-        try output.checkWritable()
+        try output.claim()
 
         let modelSHA = try FileDigest.sha256(path: modelPath)
         let dataSHA = try FileDigest.sha256(path: dataPath)
@@ -131,7 +131,14 @@ public struct FeatureExtraction {
         outcome.seconds = Date().timeIntervalSince(started)
         outcome.writeSeconds = writer.writeSeconds
         outcome.bytesWritten = writer.bytesWritten
-        writer.close()
+        try writer.close()
+        do {
+            try FeatureStore(path: output.partialPath).checkWhole()
+        } catch let error as StageError {
+            output.discard()
+            throw StageError.io("\(output.partialPath) did not read back whole after it was written (\(error.message)); "
+                                + "removed it: nothing was committed")
+        }
         try output.commit()
         return outcome
     }
@@ -155,27 +162,43 @@ public struct FeatureExtraction {
         return chosen
     }
 
-    /// Whether the final file exists with these settings. A file there that is not a feature
-    /// file is refused (73) rather than replaced: `--out` most likely names the wrong file.
+    /// Whether the final file exists with these settings and reads back whole. A file there
+    /// that is not a feature file is refused (73) rather than replaced: `--out` most likely
+    /// names the wrong file. One that was damaged after it was made is refused (65), or rebuilt
+    /// with `--restart`.
     private func isComplete(_ path: String, _ settings: ExtractionSettings) throws -> Bool {
         guard FileManager.default.fileExists(atPath: path) else { return false }
         let file = try? H5File.open(path)
         let kind = try? file?.stringAttribute("kd_kind")
+        guard let file else {
+            throw StageError.badData("\(path) exists but does not open as an HDF5 file (damaged, or not kd's); kd does "
+                                     + "not replace a file it cannot recognise: remove it, or choose another --out")
+        }
         guard kind == FeatureStore.kind else {
             throw StageError.cantCreate("\(path) exists and is not a kd feature file (kd_kind "
                                         + "\(kind.map { "\"\($0)\"" } ?? "missing")); refusing to replace it")
         }
-        let stored = try? file?.stringAttribute(ExtractionSettings.attribute)
-        return stored.flatMap(ExtractionSettings.parse) == settings
+        let stored = try? file.stringAttribute(ExtractionSettings.attribute)
+        guard stored.flatMap(ExtractionSettings.parse) == settings else { return false }
+        do {
+            try FeatureStore(file: file).checkWhole()
+        } catch let error as StageError {
+            guard restart else {
+                throw StageError.badData("\(path) was made with these settings but was damaged since: \(error.message). "
+                                         + "Run again with --restart to extract it anew")
+            }
+            Console.warn("\(path) was damaged since it was made (\(error.message)); extracting it anew")
+            return false
+        }
+        return true
     }
 
     /// The partial file to continue, nil to start afresh (none, `restart`, or one that does not
-    /// open). Throws 64 for a partial made with other settings, 75 for one in use.
+    /// open). Throws 64 for a partial made with other settings.
     private func resumable(_ output: AtomicOutput, settings: ExtractionSettings,
                            layouts: [FeatureStoreWriter.SplitLayout]) throws -> FeatureStoreWriter? {
         let path = output.partialPath
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        try Self.checkNotInUse(path)
         if restart {
             output.discard()
             return nil
@@ -199,25 +222,15 @@ public struct FeatureExtraction {
                                    + "run again with --restart to discard it and start over, or use the same settings to continue it")
         }
         do {
+            // A run that failed writing (a full disk) may have left blocks it counted as done
+            // damaged: they must read back before anything is built on them.
+            try FeatureStore(path: path).checkWhole()
             return try FeatureStoreWriter.resume(path: path, layouts: layouts)
         } catch let error as StageError {
             Console.warn("cannot resume from \(path) (\(error.message)); starting over")
             output.discard()
             return nil
         }
-    }
-
-    /// Throws 75 when another process has the file open for writing. HDF5 holds an exclusive
-    /// `flock` on a file it writes, so a lock that cannot be taken means a live writer.
-    private static func checkNotInUse(_ path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            throw StageError(.tempFail, "\(path) is in use by another process (probably another kd extract "
-                                        + "to the same output); wait for it to finish")
-        }
-        flock(fd, LOCK_UN)
     }
 
     /// The root attributes: provenance and what the features are.
@@ -252,6 +265,10 @@ public struct FeatureExtraction {
     private static func rootSlice(of file: H5File) throws -> FeatureSlice? {
         guard let root = try file.stringAttribute(FeatureSlice.rootAttribute),
               let range = try file.intArrayAttribute(FeatureSlice.rangeAttribute), range.count == 2 else { return nil }
+        guard range[0] >= 0, range[0] <= range[1] else {
+            throw StageError.badData("\(file.path): its \(FeatureSlice.rangeAttribute) attribute \(range) is not a range "
+                                     + "[start, end] with 0 ≤ start ≤ end")
+        }
         return FeatureSlice(rootSHA256: root, range: range[0] ..< range[1])
     }
 

@@ -77,6 +77,35 @@ public final class FeatureStore {
         return try Split(store: self, group: file.root.openGroup(name), name: name)
     }
 
+    /// Reads every row of every dataset, a block at a time, so that a file cut short or damaged
+    /// after it was written is refused (65, naming the dataset) by the stage about to trust it,
+    /// not found out later. Cost: one read of the file (decompressing it), in bounded memory.
+    public func checkWhole() throws {
+        for name in splitNames {
+            let split = try self.split(name)
+            let block = max(1, (1 << 22) / max(1, split.featureWidth * max(1, split.viewCount)))
+            do {
+                _ = try split.readLabels()
+                for start in stride(from: 0, to: split.count, by: block) {
+                    let rows = start ..< min(split.count, start + block)
+                    _ = try split.readFeatures(rows)
+                    if split.logitsWidth != nil { _ = try split.readLogits(rows) }
+                    for tap in split.attentionWidths.keys.sorted() {
+                        _ = try split.readAttention(tap, rows)
+                        if split.viewCount > 1 { _ = try split.readViewAttention(tap, rows) }
+                    }
+                    if split.viewCount > 1 {
+                        _ = try split.readViewParams(rows)
+                        _ = try split.readViewFeatures(rows)
+                        if split.logitsWidth != nil { _ = try split.readViewLogits(rows) }
+                    }
+                }
+            } catch let error as StageError {
+                throw StageError.badData("\(path) does not read back whole: \(error.message)")
+            }
+        }
+    }
+
     /// Throws 65 unless the features were extracted from the data store with content `sha256`
     /// (at `dataPath`, named in the message).
     public func checkMadeFrom(dataPath: String, sha256: String) throws {

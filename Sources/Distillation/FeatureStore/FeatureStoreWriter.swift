@@ -165,8 +165,8 @@ final class FeatureStoreWriter {
         writeSeconds += Date().timeIntervalSince(started)
     }
 
-    /// Flushes and closes the file (before it is renamed into place).
-    func close() {
-        file.close()
+    /// Flushes and closes the file (before it is renamed into place); 74 when that fails.
+    func close() throws {
+        try file.close()
     }
 }

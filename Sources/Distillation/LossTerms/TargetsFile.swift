@@ -23,8 +23,10 @@ struct TargetsFile {
                                          + "/\(name) (\(n))")
             }
         }
-        guard features.splitNames.contains("train") else {
-            throw StageError.badData("\(path) has no /train split; the training images need targets")
+        // Every split is read: the training images learn from it, the others are measured on it.
+        for name in store.splitNames where !features.splitNames.contains(name) {
+            throw StageError.badData("\(path) has no /\(name) split, but \(store.path) has one and the run measures it; "
+                                     + "extract every split (kd extract without --splits)")
         }
     }
 
@@ -35,10 +37,19 @@ struct TargetsFile {
         case logits
         /// The attention maps of a tap.
         case attention(tap: String)
+
+        /// Its dataset's name under a split (or under the split's `views/`).
+        var dataset: String {
+            switch self {
+            case .features: "features"
+            case .logits: "logits"
+            case .attention(let tap): "attention/\(tap)"
+            }
+        }
     }
 
     /// The rows of `content` for every split both files have, and for the training views when
-    /// `views` (65 when the file stores none).
+    /// `views` (65 when the file stores none, or when a value is NaN or infinite).
     func rows(_ content: Content, store: DataStore, views: Bool) throws -> StoredRows {
         var plain: [String: [Float]] = [:]
         var width = 0
@@ -63,6 +74,7 @@ struct TargetsFile {
                 width = positions
                 plain[name] = try split.readAttention(tap, 0 ..< split.count)
             }
+            try checkFinite(plain[name]!, width: width, dataset: "/\(name)/\(content.dataset)")
         }
         guard views else { return StoredRows(width: width, plain: plain, views: nil) }
         let train = try features.split("train")
@@ -73,7 +85,23 @@ struct TargetsFile {
         case .logits: rows = try train.readViewLogits(0 ..< train.count)
         case .attention(let tap): rows = try train.readViewAttention(tap, 0 ..< train.count)
         }
+        try checkFinite(rows, width: width * train.viewCount, dataset: "/train/views/\(content.dataset)")
         return StoredRows(width: width, plain: plain, views: (train.viewCount, rows))
+    }
+
+    /// Refuses (65) rows holding NaN or ±Inf, naming the dataset and the first bad rows: a
+    /// target like that would only surface later as a diverged training.
+    private func checkFinite(_ values: [Float], width: Int, dataset: String) throws {
+        guard width > 0, !values.allSatisfy(\.isFinite) else { return }
+        var bad: [Int] = []
+        var row = 0
+        while row * width < values.count, bad.count < 5 {
+            if !values[row * width ..< (row + 1) * width].allSatisfy(\.isFinite) { bad.append(row) }
+            row += 1
+        }
+        throw StageError.badData("\(path): \(dataset) holds NaN or infinite values, first in rows "
+                                 + bad.map(String.init).joined(separator: ", ") + " (counting from 0); "
+                                 + "extract the teacher again from a model whose outputs are finite")
     }
 
     /// The stored views of the training images: V and their crops, image-major [N, V].

@@ -40,6 +40,8 @@ public struct ExperimentReport {
         }
         let out = (outPath as NSString).standardizingPath
         try checkReplaceable(out)
+        let lock = try OutputLock.claim(out)
+        defer { lock.release() }
         let runFolders = runPaths.map { ($0 as NSString).standardizingPath }
         let experiments = try zip(runFolders, Self.names(runFolders)).map { try ExperimentResults.load(path: $0, name: $1) }
         func methodResults(_ paths: [String]) throws -> [MethodResults] {

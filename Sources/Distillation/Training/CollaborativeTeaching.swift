@@ -36,10 +36,11 @@ public enum CollaborativeTeaching {
     /// store's images or classify other than its classes (65).
     public static func prepare(student: Architecture, scratch: Architecture, dataPath: String, targetsPath: String,
                                settings: Settings, runPath: String, recipe: Recipe) throws -> TrainingRun {
-        guard settings.gamma.isFinite, settings.gamma >= 0 else {
+        // The terms compute in Float: a Double beyond its range would weigh them infinitely.
+        guard Float(settings.gamma).isFinite, settings.gamma >= 0 else {
             throw StageError.usage("--l2-weight (γ) must be a number ≥ 0, got \(settings.gamma)")
         }
-        guard settings.beta.isFinite, settings.beta >= 0 else {
+        guard Float(settings.beta).isFinite, settings.beta >= 0 else {
             throw StageError.usage("--beta must be a number ≥ 0, got \(settings.beta)")
         }
         let store = try DataStore(path: dataPath)

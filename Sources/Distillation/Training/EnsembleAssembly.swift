@@ -46,6 +46,10 @@ public struct EnsembleAssembly {
             throw StageError.badData("\(headPath) has no output layer to put on the students (its architecture has no head)")
         }
         try teacher.checkInput(store.imageShape, of: dataPath)
+        guard headSpec.out == store.classes.count else {
+            throw StageError.badData("\(headPath)'s output layer scores \(headSpec.out) classes, but \(dataPath) has "
+                                     + "\(store.classes.count); give the teacher trained on this store")
+        }
         let rootSHA = try FileDigest.sha256(path: headPath)
         let students = try studentPaths.map { try TrainedModel.load(path: $0) }
         let slices = try zip(studentPaths, students).map { path, student in
@@ -161,8 +165,12 @@ public struct EnsembleAssembly {
             }
             next = slice.range.upperBound
         }
-        if next != width {
+        if next < width {
             throw StageError.badData("gap: no student stands for \(show(next ..< width)) of the teacher's \(width)-d feature")
+        }
+        if next > width {
+            throw StageError.badData("the students stand for values up to \(next), but the teacher's feature is \(width)-d; "
+                                     + "they were not distilled from \(headPath)")
         }
         if members.map(\.0) != studentPaths {
             throw StageError.badData("wrong order: give the students in chunk order, "

@@ -53,11 +53,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
 
     /// The recipe as JSON text with sorted keys: stable, so two runs compare as text.
-    public var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
-    }
+    public var jsonText: String { CanonicalJSON.text(self) }
 
     /// Throws 64 for settings that cannot work, before any work is done.
     public func validate() throws {
@@ -75,11 +71,11 @@ public struct Recipe: Codable, Equatable, Sendable {
         try require(gamma > 0 && gamma <= 1, "gamma (the step decay factor) must be in (0, 1], got \(gamma)")
         try require(minLearningRate >= 0 && minLearningRate.isFinite,
                     "the cosine schedule's final rate (--min-lr) must be a number ≥ 0, got \(minLearningRate)")
-        try require(stepSize >= 1, "step size must be at least 1 epoch, got \(stepSize)")
+        try require(stepSize >= 1 && stepSize <= 1_000_000, "step size must be in 1…1,000,000 epochs, got \(stepSize)")
         try require(warmupEpochs >= 0 && warmupEpochs < Double(epochs),
                     "warm-up must be at least 0 and less than the \(epochs) epochs, got \(warmupEpochs)")
-        try require(valSplit >= 0, "validation split must not be negative, got \(valSplit)")
-        try require(limit.map { $0 >= 2 } ?? true, "limit must be at least 2 images, got \(limit ?? 0)")
+        try require(valSplit >= 0 && valSplit <= 1 << 32, "validation split must be in 0…2³² images, got \(valSplit)")
+        try require(limit.map { $0 >= 2 && $0 <= 1 << 32 } ?? true, "limit must be in 2…2³² images, got \(limit ?? 0)")
     }
 
     /// The learning rate of each step (counted from 0 over the whole run) for epochs of
@@ -118,7 +114,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
 
     private var fields: [String: String] {
-        let object = try! JSONSerialization.jsonObject(with: Data(jsonText.utf8)) as! [String: Any]
+        let object = (try? JSONSerialization.jsonObject(with: Data(jsonText.utf8))) as? [String: Any] ?? [:]
         return object.mapValues { "\($0)" }
     }
 

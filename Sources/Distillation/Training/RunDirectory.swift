@@ -42,15 +42,10 @@ public struct RunDirectory {
         }
     }
 
-    /// Takes the folder's lock for the life of the process; 75 when another process holds it.
+    /// Takes the folder's lock (`.lock`) for the life of the process; 75 naming the other
+    /// process when it holds it.
     public func lock() throws {
-        let fd = open(root + "/.lock", O_CREAT | O_RDWR, 0o644)
-        guard fd >= 0 else { throw StageError.cantCreate("cannot create \(root)/.lock: \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw StageError(.tempFail, "\(root) is in use by another kd process (its .lock is held); wait for it to finish")
-        }
-        // The descriptor stays open on purpose: the lock lasts until the process ends.
+        try OutputLock.claim(root, lockPath: root + "/.lock")
     }
 
     /// Epochs of the checkpoints present, newest first.

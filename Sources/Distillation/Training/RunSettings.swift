@@ -13,11 +13,7 @@ public struct RunSettings: Codable, Equatable {
     /// each further trainee (`arch/scratch`); empty for `kd train`.
     public var objective: [String: String]
 
-    public var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self) + "\n"
-    }
+    public var jsonText: String { CanonicalJSON.text(self, formatting: .prettyPrinted) + "\n" }
 
     /// The settings stored at `path`, nil when there are none; 65 when the file is unreadable.
     public static func read(path: String) throws -> RunSettings? {

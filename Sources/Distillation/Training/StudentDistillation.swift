@@ -80,7 +80,8 @@ public enum StudentDistillation {
     /// between the teachers when augmenting (65).
     public static func logits(architecture: Architecture, dataPath: String, targetsPaths: [String],
                               settings: LogitSettings, runPath: String, recipe: Recipe) throws -> TrainingRun {
-        guard settings.temperature.isFinite, settings.temperature > 0 else {
+        // The terms compute in Float: a value that is positive as a Double may be 0 or ∞ there.
+        guard Float(settings.temperature).isFinite, Float(settings.temperature) > 0 else {
             throw StageError.usage("--temperature must be a positive number, got \(settings.temperature)")
         }
         guard settings.alpha.isFinite, (0...1).contains(settings.alpha) else {
@@ -90,7 +91,7 @@ public enum StudentDistillation {
         guard ["batchmean", "mean"].contains(settings.reduction) else {
             throw StageError.usage("--kl-reduction must be batchmean or mean, got \"\(settings.reduction)\"")
         }
-        guard settings.beta.isFinite, settings.beta >= 0 else {
+        guard Float(settings.beta).isFinite, settings.beta >= 0 else {
             throw StageError.usage("--beta must be a number ≥ 0, got \(settings.beta)")
         }
         guard settings.logitTerms || settings.drop == 0 else { throw StageError.usage("--drop belongs to --method kd") }

@@ -208,6 +208,7 @@ public struct TrainingRun {
                                        + "run with --restart to discard it and start over, or choose another --out")
             }
             if fm.fileExists(atPath: folder.model) {
+                try verifyFinished()
                 Console.error("\(folder.model) is already complete; nothing to do\n")
                 return true
             }
@@ -218,6 +219,20 @@ public struct TrainingRun {
         }
         try RunDirectory.writeAtomically(settings.jsonText, to: folder.settings)
         return false
+    }
+
+    /// Checks that the finished model files read back whole, with every trainee's weights, before
+    /// the run is reported complete: a file damaged after the run is refused (65), never trusted.
+    private func verifyFinished() throws {
+        for (index, trainee) in trainees.enumerated() {
+            let path = index == 0 ? folder.model : folder.model(of: trainee.name)
+            do {
+                try ModelFile.load(into: try Model(trainee.architecture), path: path)
+            } catch let error as StageError {
+                throw StageError.badData("\(path) exists but does not read back whole (\(error.message)); it was damaged "
+                                         + "after the run finished. Run again with --restart to train anew")
+            }
+        }
     }
 
     private struct Resumed {
@@ -234,8 +249,9 @@ public struct TrainingRun {
             do {
                 let file = try H5File.open(path)
                 guard try file.intAttribute("epoch") == epoch,
-                      let words = try file.intArrayAttribute("rng_state"), words.count == 4 else {
-                    throw StageError.badData("\(path) lacks its epoch or rng_state attribute")
+                      let words = try file.intArrayAttribute("rng_state"), words.count == 4, words.contains(where: { $0 != 0 })
+                else {
+                    throw StageError.badData("\(path) lacks its epoch or a valid rng_state attribute")
                 }
                 guard epoch <= recipe.epochs else { throw StageError.badData("\(path) is past the last epoch") }
                 for live in lives {

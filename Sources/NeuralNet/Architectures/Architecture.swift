@@ -64,11 +64,11 @@ public struct Architecture: Equatable, Sendable {
     public static let builtInTaps = ["feature", "logits"]
 
     /// A VGG network from a configuration such as "64 64 M 128", with a head to `out` values
-    /// or none. The configuration must be valid (presets and tests); files go through `load`.
+    /// or none; nil when the configuration does not parse (files go through `load`, which
+    /// says why).
     public static func vgg(_ name: String, _ config: String, head out: Int?,
-                           input: [Int] = [3, 32, 32]) -> Architecture {
-        Architecture(name: name, input: input, body: .vgg(try! parseVGG(config)),
-                     head: out.map { Head(out: $0) })
+                           input: [Int] = [3, 32, 32]) -> Architecture? {
+        (try? parseVGG(config)).map { Architecture(name: name, input: input, body: .vgg($0), head: out.map { Head(out: $0) }) }
     }
 
     /// The same network on inputs of another shape [C, H, W] (e.g. Fashion-MNIST's 1×32×32).
@@ -136,15 +136,16 @@ public struct Architecture: Equatable, Sendable {
     /// without dots) and throws an `ArchitectureFieldError` naming the field, in the JSON
     /// file's terms (`layers[2].kernel`, `head.out`).
     public func validate() throws {
-        guard input.count == 3, input.allSatisfy({ $0 > 0 }) else {
-            throw ArchitectureFieldError(field: "input", "expected three positive sizes [C, H, W], got \(input)")
+        guard input.count == 3, input.allSatisfy({ $0 > 0 && $0 <= LayerSpec.maxSize }) else {
+            throw ArchitectureFieldError(field: "input", "expected three sizes [C, H, W] in 1…\(LayerSpec.maxSize), got \(input)")
         }
         switch body {
         case .vgg(let items):
             guard !items.isEmpty else { throw ArchitectureFieldError(field: "vgg", "the configuration is empty") }
             for (index, item) in items.enumerated() {
-                if case .conv(let width) = item, width <= 0 {
-                    throw ArchitectureFieldError(field: "vgg[\(index)]", "a channel count must be positive, got \(width)")
+                if case .conv(let width) = item, width <= 0 || width > LayerSpec.maxSize {
+                    throw ArchitectureFieldError(field: "vgg[\(index)]",
+                                                 "a channel count must be in 1…\(LayerSpec.maxSize), got \(width)")
                 }
             }
         case .layers(let list):

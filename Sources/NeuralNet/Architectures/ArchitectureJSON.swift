@@ -90,11 +90,7 @@ extension Architecture: Codable {
 
     /// The architecture as compact JSON with sorted keys: the same value always gives the same
     /// text, so files that store it stay byte-identical run to run.
-    public var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
-    }
+    public var jsonText: String { CanonicalJSON.text(self, formatting: .withoutEscapingSlashes) }
 
     /// Decodes and validates JSON text; throws an `ArchitectureFieldError` naming the field.
     public init(jsonText: String) throws {

@@ -84,15 +84,21 @@ public struct LayerSpec: Equatable, Sendable {
         }
     }
 
+    /// The largest channel count, kernel, stride or padding an architecture may ask for: far
+    /// beyond any real network, small enough that no size computed from them overflows.
+    public static let maxSize = 1 << 16
+
     private func validateSettings(field: String) throws {
         func positive(_ value: Int, _ key: String) throws {
-            guard value > 0 else { throw ArchitectureFieldError(field: "\(field).\(key)", "must be positive, got \(value)") }
+            guard value > 0, value <= Self.maxSize else {
+                throw ArchitectureFieldError(field: "\(field).\(key)", "must be in 1…\(Self.maxSize), got \(value)")
+            }
         }
         switch kind {
         case .conv(let out, let kernel, let stride, let padding, _):
             try positive(out, "out"); try positive(kernel, "kernel"); try positive(stride, "stride")
-            guard padding >= 0 else {
-                throw ArchitectureFieldError(field: field + ".padding", "must not be negative, got \(padding)")
+            guard padding >= 0, padding <= Self.maxSize else {
+                throw ArchitectureFieldError(field: field + ".padding", "must be in 0…\(Self.maxSize), got \(padding)")
             }
         case .maxPool(let kernel, let stride), .avgPool(let kernel, let stride):
             try positive(kernel, "kernel")
@@ -100,7 +106,10 @@ public struct LayerSpec: Equatable, Sendable {
         case .linear(let out, _):
             try positive(out, "out")
         case .dropout(let p):
-            guard p >= 0 && p < 1 else { throw ArchitectureFieldError(field: field + ".p", "must be in [0, 1), got \(p)") }
+            // Float(p), what the layer keeps, must be below 1 too: 0.99999999 rounds up to 1.
+            guard p >= 0 && p < 1 && Float(p) < 1 else {
+                throw ArchitectureFieldError(field: field + ".p", "must be in [0, 1), got \(p)")
+            }
         case .sequential(let list):
             guard !list.isEmpty else { throw ArchitectureFieldError(field: field + ".layers", "the layer list is empty") }
             try Self.validate(list, field: field + ".layers")

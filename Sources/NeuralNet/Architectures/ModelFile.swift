@@ -39,8 +39,7 @@ public enum ModelFile {
             try write(model, kind: kind, into: file.root)
             if let optimizer { try write(optimizer.state, into: file.root) }
             try extra(file)
-            try file.flush()
-            file.close()
+            try file.close()
             try output.commit()
         } catch {
             output.discard()

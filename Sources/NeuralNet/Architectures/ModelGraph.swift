@@ -23,6 +23,10 @@ struct ModelGraph {
     /// Per-sample output shape of every layer, containers included, by state_dict path.
     let outputShapes: [String: [Int]]
 
+    /// Weights one layer may have (4 GiB of floats) and values one image may have at any layer:
+    /// beyond any CIFAR network by orders of magnitude, far below what would exhaust memory.
+    static let maxWeights = 1 << 30, maxValuesPerImage = 1 << 28
+
     /// Throws `StageError` 65 naming the architecture, and the field or layer at fault.
     init(_ architecture: Architecture) throws {
         let name = architecture.name
@@ -40,6 +44,11 @@ struct ModelGraph {
         trunk = Sequential(layers.map { ($0.name, $0.layer) })
         featureWidth = feature[0]
         if let spec = architecture.head {
+            guard spec.out >= 1, spec.out <= LayerSpec.maxSize, featureWidth * spec.out <= Self.maxWeights else {
+                throw StageError.badData("architecture \(name): the head \(spec.name) asks for \(spec.out) outputs from "
+                                         + "\(featureWidth) features; at most \(LayerSpec.maxSize) outputs and "
+                                         + "\(Self.maxWeights) weights are allowed")
+            }
             head = Linear(inFeatures: featureWidth, outFeatures: spec.out, bias: spec.bias)
             builder.shapes[spec.name] = [spec.out]
             outputWidth = spec.out
@@ -78,9 +87,21 @@ struct ModelGraph {
                 guard input.count == 3 else { throw fail("needs an image input [C, H, W], got \(input)") }
                 return input[0]
             }
+            // Sizes are bounded (`LayerSpec.maxSize`), so these products cannot overflow; what
+            // they would allocate is refused before it is.
+            func checkWeights(_ count: Int) throws {
+                guard count <= ModelGraph.maxWeights else {
+                    throw fail("asks for \(count) weights; at most \(ModelGraph.maxWeights) are allowed per layer")
+                }
+            }
+            guard input.reduce(1, *) <= ModelGraph.maxValuesPerImage else {
+                throw fail("takes \(input) (\(input.reduce(1, *)) values per image); at most \(ModelGraph.maxValuesPerImage) "
+                           + "are allowed")
+            }
             let layer: any Layer
             switch spec.kind {
             case .conv(let out, let kernel, let stride, let padding, let bias):
+                try checkWeights(out * (try channels()) * kernel * kernel)
                 layer = Conv2d(inChannels: try channels(), outChannels: out, kernel: kernel,
                                stride: stride, padding: padding, bias: bias)
             case .batchNorm:
@@ -97,6 +118,7 @@ struct ModelGraph {
                 layer = Flatten()
             case .linear(let out, let bias):
                 guard input.count == 1 else { throw fail("needs a flat input [D], got \(input); add a flatten before it") }
+                try checkWeights(input[0] * out)
                 layer = Linear(inFeatures: input[0], outFeatures: out, bias: bias)
             case .dropout(let p):
                 layer = Dropout(p: Float(p), seed: 0)
@@ -142,6 +164,9 @@ struct ModelGraph {
             do {
                 let out = try layer.outputShape(for: input)
                 guard out.allSatisfy({ $0 > 0 }) else { throw fail("gives an empty output \(out) from input \(input)") }
+                guard out.reduce(1, *) <= ModelGraph.maxValuesPerImage else {
+                    throw fail("gives \(out) per image from \(input); at most \(ModelGraph.maxValuesPerImage) values are allowed")
+                }
                 return out
             } catch let error as ShapeError {
                 throw fail("cannot take its input: \(error.description)")

@@ -47,9 +47,14 @@ public enum ResidualPresets {
                             initialization: .resnet)
     }
 
-    /// WRN-`depth`-`widen`, or nil when depth is not 6n + 4 ≥ 10 or the width is not positive.
+    /// The largest depth and widening factor a preset name may ask for: far beyond the papers'
+    /// (ResNet-1202, WRN-28-20), small enough that the sizes never overflow.
+    static let maxDepth = 2000, maxWiden = 64
+
+    /// WRN-`depth`-`widen`, or nil when depth is not 6n + 4 ≥ 10 or the width is not in
+    /// 1…`maxWiden`.
     public static func wrn(_ name: String, depth: Int, widen: Int, classes: Int = 10) -> Architecture? {
-        guard depth >= 10, (depth - 4) % 6 == 0, widen >= 1 else { return nil }
+        guard depth >= 10, depth <= maxDepth, (depth - 4) % 6 == 0, (1...maxWiden).contains(widen) else { return nil }
         let n = (depth - 4) / 6
         var layers: [LayerSpec] = [conv(16, kernel: 3, stride: 1, name: "conv1")]
         var inChannels = 16
@@ -88,10 +93,11 @@ public enum ResidualPresets {
         var rest = name.dropFirst(6)
         if rest.hasPrefix("-") { rest = rest.dropFirst() }
         let parts = rest.split(separator: "x", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let depth = Int(parts[0]), parts[0].allSatisfy(\.isNumber) else { return nil }
+        guard (1...2).contains(parts.count), let depth = Int(parts[0]), depth <= maxDepth,
+              parts[0].allSatisfy(\.isNumber) else { return nil }
         var widen = 1
         if parts.count == 2 {
-            guard let w = Int(parts[1]), w >= 1, parts[1].allSatisfy(\.isNumber) else { return nil }
+            guard let w = Int(parts[1]), (1...maxWiden).contains(w), parts[1].allSatisfy(\.isNumber) else { return nil }
             widen = w
         }
         let stem = widen == 1 ? 16 : 8 * widen

@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import KDCore
 #if canImport(Glibc)
 import Glibc
 #else
@@ -25,9 +26,15 @@ public enum ComputeThreads {
     /// The current bound on cores.
     public static var count: Int { current }
 
-    /// Bounds the engine's loops, and so all its work, to `n` cores.
-    public static func set(_ n: Int) {
-        precondition(n >= 1, "ComputeThreads.set: need at least one thread, got \(n)")
+    /// The most cores `--threads` may ask for.
+    public static let maximum = 1024
+
+    /// Bounds the engine's loops, and so all its work, to `n` cores; 64 naming `--threads` when
+    /// `n` is not in 1…`maximum`.
+    public static func set(_ n: Int) throws {
+        guard (1...maximum).contains(n) else {
+            throw StageError.usage("--threads must be in 1…\(maximum), got \(n)")
+        }
         configure()
         current = n
     }

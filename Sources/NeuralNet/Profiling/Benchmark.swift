@@ -37,8 +37,8 @@ public enum Benchmark {
     /// thread count that is not positive, 65 for an architecture that does not build.
     public static func run(_ architecture: Architecture, mode: Mode, batch: Int, seconds: Double,
                            threads: Int) throws -> Result {
-        guard seconds > 0 else { throw StageError.usage("--seconds must be positive, got \(seconds)") }
-        let work = try Workload(architecture, batch: batch, threads: threads)
+        guard seconds > 0, seconds <= 86_400 else { throw StageError.usage("--seconds must be in (0, 86400], got \(seconds)") }
+        let work = try Workload(architecture, batch: batch, threads: threads, training: mode == .train)
         func step() {
             switch mode {
             case .train: work.trainingStep { work.model.forward($0, mode: .training) } backward: { _ = work.model.backward($0) }
@@ -69,10 +69,12 @@ public enum Benchmark {
         private let targets: Tensor
         private let optimizer: SGD
 
-        init(_ architecture: Architecture, batch: Int, threads: Int) throws {
-            guard batch >= 1 else { throw StageError.usage("--batch must be at least 1, got \(batch)") }
-            guard threads >= 1 else { throw StageError.usage("--threads must be at least 1, got \(threads)") }
-            ComputeThreads.set(threads)
+        init(_ architecture: Architecture, batch: Int, threads: Int, training: Bool) throws {
+            let least = training ? 2 : 1   // BatchNorm needs two images to train on
+            guard batch >= least, batch <= 65_536 else {
+                throw StageError.usage("--batch must be in \(least)…65536\(training ? " to train" : ""), got \(batch)")
+            }
+            try ComputeThreads.set(threads)
             model = try Model(architecture, seed: 0)
             var rng = RandomState(seed: 1)
             input = Tensor(shape: [batch] + architecture.input) { v in for i in v.indices { v[i] = rng.normal() } }

@@ -24,8 +24,8 @@ public enum LayerProfile {
     /// Throws `StageError` 64 for counts that are not positive, 65 for an architecture that
     /// does not build.
     public static func measure(_ architecture: Architecture, batch: Int, steps: Int, threads: Int) throws -> [Row] {
-        guard steps >= 1 else { throw StageError.usage("--steps must be at least 1, got \(steps)") }
-        let work = try Benchmark.Workload(architecture, batch: batch, threads: threads)
+        guard steps >= 1, steps <= 1_000_000 else { throw StageError.usage("--steps must be in 1…1000000, got \(steps)") }
+        let work = try Benchmark.Workload(architecture, batch: batch, threads: threads, training: true)
         let model = work.model
         let layers = model.leaves
         let timer = LayerTimer(leaves: layers.map(\.layer))
