@@ -85,16 +85,7 @@ import Testing
         }
         for delay in [0.0, 0.15] {
             let out = f.dir.file("kill-\(delay)")
-            let p = Process()
-            p.executableURL = KDProcess.binary
-            p.arguments = f.arguments + ["--out", out]
-            p.standardError = FileHandle.nullDevice
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            while !FileManager.default.fileExists(atPath: out + "/checkpoints/epoch-0001.h5"), p.isRunning { usleep(1_000) }
-            usleep(UInt32(delay * 1_000_000))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            try KDProcess.killed(f.arguments + ["--out", out], after: out + "/checkpoints/epoch-0001.h5", delay: delay)
             let resumed = try f.ctkd(out)
             #expect(resumed.status == 0, "\(resumed.stderr)")
             #expect(try f.bits(out) == reference, "killed after \(delay) s, resumed")

@@ -44,6 +44,23 @@ enum KDProcess {
     }
 }
 
+extension KDProcess {
+    /// Runs `args`, waits until `file` exists (e.g. the first checkpoint), lets the process go
+    /// on for `delay` seconds and kills it with SIGKILL: a crash at a moment the test picks.
+    static func killed(_ args: [String], after file: String, delay: Double) throws {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        while !FileManager.default.fileExists(atPath: file), p.isRunning { usleep(1_000) }
+        usleep(UInt32(delay * 1_000_000))
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+}
+
 /// Reads a pipe to its end on a thread of its own.
 final class PipeReader: @unchecked Sendable {
     private var data = Data()

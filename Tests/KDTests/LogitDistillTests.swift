@@ -74,17 +74,9 @@ import Testing
         // SIGKILL in the middle of epochs, then the same command again.
         for delay in [0.0, 0.2] {
             let out = f.dir.file("kill-\(delay)")
-            let p = Process()
-            p.executableURL = KDProcess.binary
-            p.arguments = ["distill", "--method", "kd", "--arch", f.assistantArch, "--data", f.store, "--out", out,
-                           "--epochs", "3", "--batch-size", "32", "--threads", "2"] + f.dgkd
-            p.standardError = FileHandle.nullDevice
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            while !FileManager.default.fileExists(atPath: out + "/checkpoints/epoch-0001.h5"), p.isRunning { usleep(1_000) }
-            usleep(UInt32(delay * 1_000_000))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            try KDProcess.killed(["distill", "--method", "kd", "--arch", f.assistantArch, "--data", f.store, "--out", out,
+                                  "--epochs", "3", "--batch-size", "32", "--threads", "2"] + f.dgkd,
+                                 after: out + "/checkpoints/epoch-0001.h5", delay: delay)
             let resumed = try f.distill(out, f.dgkd)
             #expect(resumed.status == 0, "\(resumed.stderr)")
             #expect(try SyntheticStore.parameterBits(out + "/model.h5") == reference, "killed after \(delay) s, resumed")

@@ -13,7 +13,7 @@ public struct TrainedModel {
 
     public static func load(path: String) throws -> TrainedModel {
         let file = try H5File.open(path)
-        let model = try Model(try ModelFile.architecture(in: file.root))
+        let model = try ModelFile.build(try ModelFile.architecture(in: file.root), from: file.root)
         try ModelFile.load(into: model, from: file.root)
         let normalization = try InputNormalization.read(from: file)
         guard normalization.mean.count == model.architecture.input[0] else {

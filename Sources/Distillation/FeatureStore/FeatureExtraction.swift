@@ -171,8 +171,19 @@ public struct FeatureExtraction {
         let file = try? H5File.open(path)
         let kind = try? file?.stringAttribute("kd_kind")
         guard let file else {
-            throw StageError.badData("\(path) exists but does not open as an HDF5 file (damaged, or not kd's); kd does "
-                                     + "not replace a file it cannot recognise: remove it, or choose another --out")
+            // An HDF5 file cut short still starts with HDF5's signature: a damaged result,
+            // rebuilt on request. Anything else is not kd's to replace.
+            let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+            let head = FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: 8) }.map([UInt8].init)
+            guard head == signature else {
+                throw StageError.cantCreate("\(path) exists and is not an HDF5 file; refusing to replace it")
+            }
+            guard restart else {
+                throw StageError.badData("\(path) is an HDF5 file that does not open (damaged since it was made?); "
+                                         + "run again with --restart to extract it anew")
+            }
+            Console.warn("\(path) does not open (damaged since it was made?); extracting it anew")
+            return false
         }
         guard kind == FeatureStore.kind else {
             throw StageError.cantCreate("\(path) exists and is not a kd feature file (kd_kind "

@@ -101,9 +101,19 @@ public enum ModelFile {
     /// Opens a model file and builds its model with the stored weights.
     public static func load(path: String) throws -> Model {
         let file = try H5File.open(path)
-        let model = try Model(try architecture(in: file.root))
+        let model = try build(try architecture(in: file.root), from: file.root)
         try readParameters(into: model, from: file.root)
         return model
+    }
+
+    /// The network of the architecture a model file holds, before any weight is read; 65
+    /// naming the file when that architecture cannot be built (e.g. absurd sizes).
+    public static func build(_ architecture: Architecture, from group: H5Group) throws -> Model {
+        do {
+            return try Model(architecture)
+        } catch let error as StageError {
+            throw StageError.badData("\(describe(group)): its arch attribute cannot be built: \(error.message)")
+        }
     }
 
     /// Loads the weights of the file at `path` into `model`, refusing a file of another
