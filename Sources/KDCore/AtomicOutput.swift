@@ -25,8 +25,11 @@ public struct AtomicOutput: Sendable {
         let dir = (finalPath as NSString).deletingLastPathComponent
         let folder = dir.isEmpty ? "." : dir
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else {
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else {
             throw StageError.cantCreate("cannot create \(finalPath): folder \(folder) does not exist")
+        }
+        guard isDir.boolValue else {
+            throw StageError.cantCreate("cannot create \(finalPath): \(folder) is a file, not a folder")
         }
         guard access(folder, W_OK) == 0 else {
             throw StageError.cantCreate("cannot create \(finalPath): folder \(folder) is not writable")

@@ -101,4 +101,30 @@ import Testing
             #expect(r.stderr.contains(absurd) && r.stderr.contains("1073741824"), "\(command[0]): \(r.stderr)")
         }
     }
+
+    /// An output whose folder is a file: every writing stage exits 73 naming the path and why,
+    /// and the file in the way is untouched.
+    @Test func outputsUnderAFileAreCannotCreate() throws {
+        let dir = try TempDir()
+        let store = try SyntheticStore.make(in: dir, train: 60, test: 20)
+        #expect(try KDProcess.run(["train", "--arch", "small", "--data", store, "--out", dir.file("t"), "--epochs", "1",
+                                   "--batch-size", "20", "--threads", "1"]).status == 0)
+        #expect(try KDProcess.run(["extract", "--model", dir.file("t/model.h5"), "--data", store, "--out", dir.file("f.h5"),
+                                   "--threads", "1"]).status == 0)
+        let blocker = dir.file("blocker")
+        try "in the way".write(toFile: blocker, atomically: true, encoding: .utf8)
+        let commands: [[String]] = [
+            ["decode", dir.file("idx"), "--out", blocker + "/s.h5"],
+            ["train", "--arch", "small", "--data", store, "--out", blocker + "/run", "--epochs", "1"],
+            ["extract", "--model", dir.file("t/model.h5"), "--data", store, "--out", blocker + "/f.h5"],
+            ["distill", "--method", "kd", "--arch", "small", "--data", store, "--targets", dir.file("f.h5"),
+             "--out", blocker + "/kd", "--epochs", "1"],
+        ]
+        for command in commands {
+            let r = try KDProcess.run(command)
+            #expect(r.status == 73, "\(command[0]): \(r.stderr)")
+            #expect(r.stderr.contains(blocker) && r.stderr.contains("is a file, not a folder"), "\(command[0]): \(r.stderr)")
+        }
+        #expect(try String(contentsOfFile: blocker, encoding: .utf8) == "in the way")
+    }
 }

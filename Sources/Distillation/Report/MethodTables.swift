@@ -58,7 +58,8 @@ struct MethodTables {
         for m in methods {
             guard let t = m.teacher, !teachers.contains(t.path) else { continue }
             teachers.append(t.path)
-            out += "\nTeacher of \(m.name): \(t.arch ?? "?") at \(ReportTables.percent(t.accuracy)) % (`\(paths.relative(t.path))`).\n"
+            let taught = methods.filter { $0.teacher?.path == t.path }.map(\.name).joined(separator: ", ")
+            out += "\nTeacher of \(taught): \(t.arch ?? "?") at \(ReportTables.percent(t.accuracy)) % (`\(paths.relative(t.path))`).\n"
         }
         out += "\n![test accuracy per epoch, mean over seeds](\(section.stem).svg)\n\nThe same numbers: `\(section.stem).csv`.\n"
         return out

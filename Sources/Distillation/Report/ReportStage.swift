@@ -103,11 +103,7 @@ public struct ExperimentReport {
             }
         }
         let parent = (out as NSString).deletingLastPathComponent
-        do {
-            try fm.createDirectory(atPath: parent.isEmpty ? "." : parent, withIntermediateDirectories: true)
-        } catch {
-            throw StageError.cantCreate("cannot create the folder \(parent) for the report: \(error.localizedDescription)")
-        }
+        try Folder.create(parent.isEmpty ? "." : parent, for: "the folder for the report")
     }
 
     /// Writes the files into `<out>.partial/`, then moves it to `out` (an earlier report there

@@ -35,11 +35,7 @@ public struct RunDirectory {
 
     /// Creates the folders (73 when that fails).
     public func create() throws {
-        do {
-            try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
-        } catch {
-            throw StageError.cantCreate("cannot create run folder \(root): \(error.localizedDescription)")
-        }
+        try Folder.create(checkpoints, for: "run folder")
     }
 
     /// Takes the folder's lock (`.lock`) for the life of the process; 75 naming the other

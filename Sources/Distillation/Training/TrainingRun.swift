@@ -171,8 +171,7 @@ public struct TrainingRun {
         }
         for (index, live) in lives.enumerated().reversed() {
             let accuracy = index == 0 ? final?.testAccuracy : otherAccuracies[index - 1]
-            try FileManager.default.createDirectory(atPath: (live.modelPath as NSString).deletingLastPathComponent,
-                                                    withIntermediateDirectories: true)
+            try Folder.create((live.modelPath as NSString).deletingLastPathComponent, for: "the model folder")
             try ModelFile.save(live.model, to: live.modelPath, kind: .model) { file in
                 try normalization.write(to: file)
                 try objective.describe(file)
