@@ -37,10 +37,11 @@ decode-demo: build
 	$(KD) inspect Data/fashion-mnist.h5
 	@echo "data store: Data/fashion-mnist.h5 (look inside: h5dump -H -p Data/fashion-mnist.h5)"
 
-# The main job: the seed paper's three experiments (Pipelines/Makefile) and the logit-
-# distillation methods — baseline, KD, TAKD, DGKD, two seeds each (Pipelines/logits.mk) — at demo
-# scale on Fashion-MNIST, two kd processes side by side, then their report. Stopped or failed,
-# it continues where it was when run again.
+# The main job: the seed paper's three experiments (Pipelines/Makefile), the logit-
+# distillation methods — baseline, KD, TAKD, DGKD (Pipelines/logits.mk) — and the CTKD
+# experiment — baseline, KD, AT, CTKD (Pipelines/ctkd.mk), two seeds each, at demo scale on
+# Fashion-MNIST, two kd processes side by side, then their report (about 15 minutes on 2
+# cores). Stopped or failed, it continues where it was when run again.
 demo: build
 	@Pipelines/ensure-deps.sh $(DEMO_DEPS)
 	@start=$$(date +%s); \
