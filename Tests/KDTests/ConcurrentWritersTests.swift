@@ -6,7 +6,8 @@ import Testing
 
 /// Two kd processes aimed at one output: the second is refused with exit 75 naming the output
 /// and the process that holds it, before it writes anything, and the first one's result is
-/// whole and bit-identical to a run alone — for decode, train, extract and distill. The race
+/// whole and bit-identical to a run alone — for decode, train, extract and distill — or, for a
+/// report, whole. The race
 /// window is held open by `KD_PAUSE_AT=claimed:S`: the first process sleeps right after taking
 /// its claim.
 @Suite(.serialized) struct ConcurrentWritersTests {
@@ -92,5 +93,17 @@ import Testing
         #expect(kd.second.stderr.contains(dir.file("kd")), "\(kd.second.stderr)")
         #expect(try SyntheticStore.parameterBits(dir.file("kd/model.h5"))
                 == SyntheticStore.parameterBits(dir.file("kd-solo/model.h5")))
+    }
+
+    @Test func report() throws {
+        let dir = try TempDir()
+        let store = try SyntheticStore.make(in: dir, train: 60, test: 20)
+        #expect(try KDProcess.run(["train", "--arch", "small", "--data", store, "--out", dir.file("m/student-seed0"),
+                                   "--epochs", "1", "--batch-size", "20", "--threads", "1"]).status == 0)
+        let out = dir.file("report")
+        let race = try Self.race(["report", "--methods", dir.file("m"), "--out", out], lockFile: out + ".lock")
+        #expect(race.second.stderr.contains(out), "\(race.second.stderr)")
+        #expect(try String(contentsOfFile: out + "/report.md", encoding: .utf8).contains("| m | small | labels only | 1 |"))
+        #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
     }
 }
