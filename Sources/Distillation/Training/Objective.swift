@@ -72,8 +72,7 @@ public struct Objective {
     func taps(of trainee: String? = nil) -> [String] {
         var seen: [String] = []
         for key in terms.flatMap(\.term.inputs) {
-            let slash = key.firstIndex(of: "/")
-            let (owner, name) = slash.map { (String(key[..<$0]), String(key[key.index(after: $0)...])) } ?? (nil, key)
+            let (owner, name) = Trainee.owner(of: key)
             if owner == trainee, name != Self.output, !seen.contains(name) { seen.append(name) }
         }
         return seen

@@ -31,4 +31,10 @@ public struct Trainee {
     public static func key(_ name: String, trainee: String?) -> String {
         trainee.map { "\($0)/\(name)" } ?? name
     }
+
+    /// The inverse of `key`: whose output a key names (nil: the first trainee's) and which.
+    static func owner(of key: String) -> (trainee: String?, name: String) {
+        guard let slash = key.firstIndex(of: "/") else { return (nil, key) }
+        return (String(key[..<slash]), String(key[key.index(after: slash)...]))
+    }
 }

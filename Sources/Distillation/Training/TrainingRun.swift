@@ -305,11 +305,8 @@ public struct TrainingRun {
     private func trainingBackward(_ live: Live, batch: Int, _ gradients: [String: Tensor]) {
         var taps: [String: Tensor] = [:]
         for (key, gradient) in gradients {
-            if let trainee = live.key {
-                if key.hasPrefix(trainee + "/") { taps[String(key.dropFirst(trainee.count + 1))] = gradient }
-            } else if !key.contains("/") {
-                taps[key] = gradient
-            }
+            let (owner, name) = Trainee.owner(of: key)
+            if owner == live.key { taps[name] = gradient }
         }
         let output = taps.removeValue(forKey: Objective.output) ?? Tensor(shape: [batch, live.model.outputWidth])
         if live.trainee.frozenTrunk, let head = live.model.head {
