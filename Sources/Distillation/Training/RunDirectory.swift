@@ -1,8 +1,5 @@
 import Foundation
 import KDCore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The folder of one training run and what lives in it:
 ///

@@ -164,11 +164,7 @@ public struct TrainingRun {
 
         // The further trainees first: the first's model file marks the run complete.
         let final = last
-        let otherAccuracies = others.indices.map { k -> Double? in
-            guard let final, !accuracyColumns.isEmpty else { return nil }
-            let index = objective.terms.count + k
-            return index < final.testColumns.count ? final.testColumns[index] : nil
-        }
+        let otherAccuracies = others.indices.map { k in final.flatMap { otherTestAccuracy(k, in: $0) } }
         for (index, live) in lives.enumerated().reversed() {
             let accuracy = index == 0 ? final?.testAccuracy : otherAccuracies[index - 1]
             try Folder.create((live.modelPath as NSString).deletingLastPathComponent, for: "the model folder")
@@ -395,6 +391,13 @@ public struct TrainingRun {
         return metrics
     }
 
+    /// The test accuracy of further trainee `k` (0: the second) in a row: its column follows
+    /// the terms'. Nil for a regression or a row without named columns.
+    private func otherTestAccuracy(_ k: Int, in row: EpochMetrics) -> Double? {
+        let index = objective.terms.count + k
+        return objective.classifies && index < row.testColumns.count ? row.testColumns[index] : nil
+    }
+
     private func describe(_ m: EpochMetrics, others: [String]) -> String {
         func pct(_ v: Double?) -> String { v.map { String(format: "%.2f%%", 100 * $0) } ?? "-" }
         func num(_ v: Double?) -> String { v.map { String(format: "%.5g", $0) } ?? "-" }
@@ -402,8 +405,7 @@ public struct TrainingRun {
             ? "train acc \(pct(m.trainAccuracy)), val acc \(pct(m.validationAccuracy)), test acc \(pct(m.testAccuracy))"
             : "val loss \(num(m.validationLoss)), test loss \(num(m.testLoss))"
         for (k, name) in others.enumerated() where objective.classifies {
-            let index = objective.terms.count + k
-            measures += ", \(name) test acc \(pct(index < m.testColumns.count ? m.testColumns[index] : nil))"
+            measures += ", \(name) test acc \(pct(otherTestAccuracy(k, in: m)))"
         }
         return String(format: "epoch %d/%d: loss %.5g, %@, lr %.4g, %.0f img/s, %.1f s",
                       m.epoch, recipe.epochs, m.trainLoss, measures, m.learningRate, m.imagesPerSecond, m.seconds)
