@@ -7,6 +7,8 @@ import Glibc
 /// A disk that fills up under train, extract and distill: the stage exits 74 naming the file and
 /// the system's reason, leaves nothing under the final name and other files untouched, and —
 /// once there is room again — the same command finishes from the progress already on disk.
+/// A disk that turns read-only: every writing stage refuses with the path and the system's
+/// reason, reading from it still works, and nothing on it changes.
 /// Needs root for a small tmpfs; skipped with the reason printed otherwise.
 @Suite(.serialized) struct DiskFullTests {
     /// A 16 MiB tmpfs mounted on a fresh folder, filled up to `free` bytes by `filler`.
@@ -44,6 +46,16 @@ import Glibc
         }
 
         func makeRoom() { try? FileManager.default.removeItem(atPath: filler) }
+
+        /// Remounts the disk read-only (or writable again): every write then fails with EROFS.
+        func remount(readOnly: Bool) throws {
+            let mount = Process()
+            mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+            mount.arguments = ["-o", readOnly ? "remount,ro" : "remount,rw", path]
+            try mount.run()
+            mount.waitUntilExit()
+            #expect(mount.terminationStatus == 0, "mount -o remount failed")
+        }
 
         deinit {
             let umount = Process()
@@ -101,5 +113,49 @@ import Glibc
         disk.makeRoom()
         #expect(try KDProcess.run(distill).status == 0)
         #expect(try String(contentsOfFile: keep, encoding: .utf8) == "keep me")
+    }
+
+    @Test func aReadOnlyDiskIsRefusedByEveryWritingStageAndNothingOnItChanges() throws {
+        let dir = try TempDir()
+        guard let disk = SmallDisk(dir) else { return }
+        defer { try? disk.remount(readOnly: false) }
+        let store = try SyntheticStore.make(in: dir, train: 200, test: 50)
+        let copy = disk.path + "/data.h5"
+        try FileManager.default.copyItem(atPath: store, toPath: copy)
+        // A run stopped after its first epoch, to be resumed on the read-only disk.
+        let train = ["train", "--arch", "resnet8", "--data", copy, "--epochs", "2", "--batch-size", "50", "--threads", "2"]
+        let crashed = try KDProcess.run(train + ["--out", disk.path + "/run"], environment: ["KD_CRASH_AT": "checkpoint:2"])
+        #expect(crashed.status != 0)
+        let before = try Self.contents(of: disk.path)
+        try disk.remount(readOnly: true)
+
+        func refused(_ arguments: [String], naming path: String, _ what: String) throws {
+            let r = try KDProcess.run(arguments)
+            #expect([73, 74].contains(r.status), "\(what): \(r.stderr)")
+            #expect(r.stderr.contains("Read-only file system") && r.stderr.contains(path), "\(what): \(r.stderr)")
+        }
+        try refused(train + ["--out", disk.path + "/run"], naming: disk.path + "/run", "resuming a run")
+        try refused(train + ["--out", disk.path + "/new"], naming: disk.path + "/new", "a new run")
+        try refused(["decode", dir.file("idx"), "--out", disk.path + "/decoded.h5"], naming: disk.path + "/decoded.h5",
+                    "decode")
+        try refused(["extract", "--model", disk.path + "/run/checkpoints/epoch-0001.h5", "--data", copy,
+                     "--out", disk.path + "/features.h5"], naming: disk.path + "/features.h5", "extract")
+        // Reading from it is fine: a run writing elsewhere trains on the store there.
+        let elsewhere = try KDProcess.run(train + ["--out", dir.file("elsewhere")])
+        #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
+        #expect(try Self.contents(of: disk.path) == before)
+    }
+
+    /// Every file under `path` with its bytes.
+    static func contents(of path: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for case let name as String in FileManager.default.enumerator(atPath: path) ?? .init() {
+            let full = path + "/" + name
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: full, isDirectory: &isFolder), !isFolder.boolValue {
+                out[name] = try Data(contentsOf: URL(fileURLWithPath: full))
+            }
+        }
+        return out
     }
 }

@@ -48,35 +48,59 @@ extension KDProcess {
     /// Runs `args`, waits until `file` exists (e.g. the first checkpoint), lets the process go
     /// on for `delay` seconds and kills it with SIGKILL: a crash at a moment the test picks.
     static func killed(_ args: [String], after file: String, delay: Double) throws {
+        _ = try signalled(args, signal: SIGKILL, delay: delay) { _ in FileManager.default.fileExists(atPath: file) }
+    }
+
+    /// Runs `args`, waits until `ready` holds for what the process has written to standard error
+    /// so far, lets it go on for `delay` seconds and sends it `signal`. Returns the run and the
+    /// seconds from the signal to the process's exit.
+    static func signalled(_ args: [String], environment: [String: String] = [:], signal: Int32, delay: Double = 0,
+                          when ready: (String) -> Bool) throws -> (run: KDRun, secondsToExit: Double) {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
-        p.standardError = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
         try p.run()
-        while !FileManager.default.fileExists(atPath: file), p.isRunning { usleep(1_000) }
+        let output = PipeReader(out.fileHandleForReading), errors = PipeReader(err.fileHandleForReading)
+        while p.isRunning, !ready(errors.soFar) { usleep(2_000) }
         usleep(UInt32(delay * 1_000_000))
-        kill(p.processIdentifier, SIGKILL)
+        let sent = Date()
+        kill(p.processIdentifier, signal)
+        let (o, e) = (output.wait(), errors.wait())
         p.waitUntilExit()
+        return (KDRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self)),
+                Date().timeIntervalSince(sent))
     }
 }
 
-/// Reads a pipe to its end on a thread of its own.
+/// Reads a pipe to its end on a thread of its own; what has arrived so far can be read meanwhile.
 final class PipeReader: @unchecked Sendable {
     private var data = Data()
+    private let lock = NSLock()
     private let done = DispatchSemaphore(value: 0)
 
     init(_ handle: FileHandle) {
         Thread.detachNewThread { [self] in
-            data = handle.readDataToEndOfFile()
+            while case let chunk = handle.availableData, !chunk.isEmpty {
+                lock.withLock { data.append(chunk) }
+            }
             done.signal()
         }
     }
 
+    /// What the pipe has carried so far, as text.
+    var soFar: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+
     /// Everything the pipe carried, once its writer has closed it.
     func wait() -> Data {
         done.wait()
-        return data
+        return lock.withLock { data }
     }
 }
 

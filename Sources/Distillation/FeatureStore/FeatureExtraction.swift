@@ -122,8 +122,12 @@ public struct FeatureExtraction {
         }
 
         let started = Date()
+        StopRequest.install()
         for layout in layouts {
             outcome.images += try extract(layout, from: store, with: source, normalization: trained.normalization, into: writer)
+            if let signo = StopRequest.pending, layout.name != layouts.last?.name {
+                try stop(signo, writer, output, at: "all of /\(layout.name)")
+            }
         }
         outcome.seconds = Date().timeIntervalSince(started)
         outcome.writeSeconds = writer.writeSeconds
@@ -350,11 +354,24 @@ public struct FeatureExtraction {
                               Double(imagesRun) / elapsed,
                               ProgressLine.clock(elapsed / Double(index + 1 - done) * Double(layout.blockCount - index - 1)))
             if Console.isTerminal { progress.update(line) } else { Console.error(line + "\n") }
+            FaultPoint.pause("block")
+            if let signo = StopRequest.pending, index + 1 < layout.blockCount {
+                progress.clear()
+                try stop(signo, writer, AtomicOutput(outPath), at: "/\(layout.name) up to block \(index + 1) of \(layout.blockCount)")
+            }
         }
         let elapsed = Date().timeIntervalSince(started)
         progress.finish(String(format: "extracted /%@: %d images%@ in %.1f s, %.0f img/s", layout.name, layout.count,
                                views > 0 ? " × \(views) views" : "", elapsed, Double(imagesRun) / elapsed))
         return imagesRun
+    }
+
+    /// Ends a run a signal asked to stop at a block boundary: the partial file, closed whole,
+    /// keeps every finished block for the next run.
+    private func stop(_ signo: Int32, _ writer: FeatureStoreWriter, _ output: AtomicOutput, at reached: String) throws -> Never {
+        try writer.close()
+        throw StopRequest.stopped(signo, saved: "\(output.partialPath) holds \(reached); run the same command again "
+                                  + "to continue from there")
     }
 
     /// Copies batch rows (each `width` values) into a block at row `offset`; with `view`, into

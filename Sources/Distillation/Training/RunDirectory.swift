@@ -5,6 +5,8 @@ import KDCore
 ///
 ///     run.json                 the settings the run was started with (refused if they change)
 ///     checkpoints/epoch-NNNN.h5 one per finished epoch (the newest few are kept)
+///     checkpoints/epoch-NNNN-step-SSSSSS.h5  inside epoch NNNN after SSSSSS steps, written
+///                              when a signal stopped the run (removed once the epoch is done)
 ///     metrics.csv              one row per finished epoch
 ///     model.h5                 the frozen result, written last
 ///     <trainee>/model.h5       each further network the run trains (CTKD: scratch/model.h5)
@@ -26,8 +28,28 @@ public struct RunDirectory {
     /// The model file of a further trainee of the run.
     public func model(of trainee: String) -> String { root + "/" + trainee + "/model.h5" }
 
-    public func checkpoint(epoch: Int) -> String {
-        checkpoints + "/" + String(format: "epoch-%04d.h5", epoch)
+    /// Where a checkpoint stands: after a whole epoch (`step` nil), or inside one after `step`
+    /// training steps. Ordered by progress.
+    public struct CheckpointPosition: Comparable, Sendable {
+        public var epoch: Int
+        public var step: Int?
+
+        public init(epoch: Int, step: Int? = nil) {
+            self.epoch = epoch
+            self.step = step
+        }
+
+        public static func < (a: Self, b: Self) -> Bool {
+            (a.epoch, a.step ?? Int.max) < (b.epoch, b.step ?? Int.max)
+        }
+    }
+
+    public func checkpoint(epoch: Int, step: Int? = nil) -> String {
+        checkpoints + "/" + String(format: "epoch-%04d", epoch) + (step.map { String(format: "-step-%06d", $0) } ?? "") + ".h5"
+    }
+
+    public func checkpoint(at position: CheckpointPosition) -> String {
+        checkpoint(epoch: position.epoch, step: position.step)
     }
 
     /// Creates the folders (73 when that fails).
@@ -41,12 +63,19 @@ public struct RunDirectory {
         try OutputLock.claim(root, lockPath: root + "/.lock")
     }
 
-    /// Epochs of the checkpoints present, newest first.
-    public func checkpointEpochs() -> [Int] {
+    /// The checkpoints present, newest first.
+    public func checkpointPositions() -> [CheckpointPosition] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? []
-        return names.compactMap { name -> Int? in
+        return names.compactMap { name -> CheckpointPosition? in
             guard name.hasPrefix("epoch-"), name.hasSuffix(".h5") else { return nil }
-            return Int(name.dropFirst(6).dropLast(3))
+            let parts = name.dropFirst(6).dropLast(3).split(separator: "-", omittingEmptySubsequences: false)
+            switch parts.count {
+            case 1: return Int(parts[0]).map { CheckpointPosition(epoch: $0) }
+            case 3 where parts[1] == "step":
+                guard let epoch = Int(parts[0]), let step = Int(parts[2]) else { return nil }
+                return CheckpointPosition(epoch: epoch, step: step)
+            default: return nil
+            }
         }.sorted(by: >)
     }
 
@@ -68,10 +97,17 @@ public struct RunDirectory {
         try create()
     }
 
-    /// Keeps the newest `keep` checkpoints.
+    /// Keeps the newest `keep` checkpoints of whole epochs; an in-epoch checkpoint goes as soon
+    /// as a whole epoch's is newer.
     public func pruneCheckpoints(keep: Int) {
-        for epoch in checkpointEpochs().dropFirst(keep) {
-            try? FileManager.default.removeItem(atPath: checkpoint(epoch: epoch))
+        let positions = checkpointPositions()
+        let newestWhole = positions.first { $0.step == nil }
+        let whole = positions.filter { $0.step == nil }
+        let stale = positions.filter { position in
+            position.step != nil && newestWhole.map { position < $0 } == true
+        }
+        for position in Array(whole.dropFirst(keep)) + stale {
+            try? FileManager.default.removeItem(atPath: checkpoint(at: position))
         }
     }
 

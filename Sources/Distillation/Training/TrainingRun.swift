@@ -8,7 +8,8 @@ import NeuralNet
 /// with the stage contract's guarantees: a checkpoint after every epoch, resume from the newest
 /// valid one after any failure with final models bit-identical to an unbroken run (same thread
 /// count), refusal of changed settings, and frozen model files with their input normalization
-/// and provenance at the end. It trains one or more named `Trainee`s on the same batches, each
+/// and provenance at the end. On SIGTERM or SIGINT it finishes the current step, writes a
+/// checkpoint inside the epoch and stops (`StopRequest`); run again, it takes the next step. It trains one or more named `Trainee`s on the same batches, each
 /// with its own optimizer; what they optimize comes from the `Objective`: its loss terms.
 ///
 /// Why resume is exact: every random draw (holdout, epoch order, augmentation, dropped loss
@@ -71,6 +72,7 @@ public struct TrainingRun {
 
     public func run() throws -> Outcome {
         try recipe.validate()
+        StopRequest.install()
         let dataSHA = try FileDigest.sha256(path: store.path)
         var objectiveSettings = objective.settings
         for trainee in trainees.dropFirst() { objectiveSettings["arch/\(trainee.name)"] = trainee.architecture.jsonText }
@@ -107,14 +109,19 @@ public struct TrainingRun {
                         optimizer: try recipe.makeOptimizer(trainable(trainee, model)), modelPath: modelPaths[index])
         }
         let models = lives.map { (trainee: $0.key, model: $0.model) }
+        let steps = recipe.stepsPerEpoch(images: train.count)
         var rng = RandomState(seed: recipe.seed &+ 2)
         var startEpoch = 1
         var checkpointRow: String?
-        if let resumed = try resume(into: lives) {
+        var inEpoch: EpochProgress?
+        if let resumed = try resume(into: lives, steps: steps) {
             rng.words = resumed.rng
-            startEpoch = resumed.epoch + 1
+            startEpoch = resumed.progress == nil ? resumed.epoch + 1 : resumed.epoch
             checkpointRow = resumed.metricsRow
-            Console.error("resuming \(folder.root) after epoch \(resumed.epoch) of \(recipe.epochs)\n")
+            inEpoch = resumed.progress
+            let position = resumed.progress.map { "in epoch \(resumed.epoch) after step \($0.step) of \(steps)" }
+                ?? "after epoch \(resumed.epoch) of \(recipe.epochs)"
+            Console.error("resuming \(folder.root) \(position)\n")
         }
         // Named columns: each term (when there are several) and each further trainee's accuracy.
         let accuracyColumns = objective.classifies ? others.map { "accuracy/\($0)" } : []
@@ -122,11 +129,24 @@ public struct TrainingRun {
         var metrics = MetricsFile(path: folder.metrics, header: EpochMetrics.header(columns: columns),
                                   resumingAt: startEpoch - 1, checkpointRow: checkpointRow)
 
-        let schedule = recipe.learningRateSchedule(stepsPerEpoch: recipe.stepsPerEpoch(images: train.count))
+        let schedule = recipe.learningRateSchedule(stepsPerEpoch: steps)
         var last: EpochMetrics?
         for epoch in startEpoch..<(recipe.epochs + 1) {
-            var row = try trainEpoch(epoch, lives: lives, schedule: schedule, rng: &rng, data: train,
-                                     normalization: normalization, namedColumns: !columns.isEmpty)
+            let epochRNG = rng.words
+            var progress = inEpoch ?? EpochProgress(trainees: lives.count, terms: objective.terms.count)
+            inEpoch = nil
+            guard var row = try trainEpoch(epoch, progress: &progress, lives: lives, schedule: schedule, rng: &rng,
+                                           data: train, normalization: normalization, namedColumns: !columns.isEmpty)
+            else {
+                // Stopped by a signal: the epoch's starting generator, where it got, the last whole row.
+                let position = RunDirectory.CheckpointPosition(epoch: epoch, step: progress.step)
+                try saveCheckpoint(lives, at: position, rng: epochRNG, metricsRow: metrics.rows.last, settings: settings) {
+                    try progress.write(to: $0)
+                }
+                throw StopRequest.stopped(StopRequest.pending ?? SIGTERM, saved: "\(folder.checkpoint(at: position)) holds "
+                                          + "epoch \(epoch) up to step \(progress.step) of \(steps); run the same command "
+                                          + "again to continue from there")
+            }
             if let validation {
                 let measured = try objective.measure(models, on: validation, normalization: normalization)
                 (row.validationLoss, row.validationAccuracy) = (measured.loss, measured.accuracies?.first)
@@ -139,24 +159,15 @@ public struct TrainingRun {
                         + (measured.accuracies?.dropFirst().map { Optional($0) } ?? [])
                 }
             }
-            let rngState = rng.words
-            try ModelFile.save(lives[0].model, to: folder.checkpoint(epoch: epoch), kind: .checkpoint,
-                               optimizer: lives[0].optimizer) { file in
-                for live in lives.dropFirst() {
-                    let group = try file.root.createGroup("trainees/\(live.trainee.name)")
-                    try ModelFile.write(live.model, kind: .checkpoint, into: group)
-                    try ModelFile.write(live.optimizer.state, into: group)
-                }
-                try file.setAttribute("epoch", epoch)
-                try file.setAttribute("rng_state", rngState.map { Int(bitPattern: UInt($0)) })
-                try file.setAttribute("metrics_row", row.csvRow)
-                try file.setAttribute("settings", settings.jsonText)
-                FaultPoint.pass("checkpoint")
-            }
+            try saveCheckpoint(lives, at: .init(epoch: epoch), rng: rng.words, metricsRow: row.csvRow, settings: settings)
             try metrics.append(row.csvRow)
             folder.pruneCheckpoints(keep: keepCheckpoints)
             Console.error(describe(row, others: others) + "\n")
             last = row
+            if let signo = StopRequest.pending, epoch < recipe.epochs {
+                throw StopRequest.stopped(signo, saved: "\(folder.checkpoint(epoch: epoch)) holds epoch \(epoch) of "
+                                          + "\(recipe.epochs); run the same command again to continue from there")
+            }
         }
         if last == nil {   // every epoch was done before the model files were written
             last = metrics.rows.last.flatMap { EpochMetrics(csvRow: $0) }
@@ -208,12 +219,34 @@ public struct TrainingRun {
                 return true
             }
             return false
-        } else if !folder.checkpointEpochs().isEmpty || fm.fileExists(atPath: folder.model) {
+        } else if !folder.checkpointPositions().isEmpty || fm.fileExists(atPath: folder.model) {
             throw StageError.usage("\(folder.root) holds checkpoints or a model but no run.json; "
                                    + "run with --restart to discard them and start over")
         }
         try RunDirectory.writeAtomically(settings.jsonText, to: folder.settings)
         return false
+    }
+
+    /// Writes the checkpoint at `position`: every trainee's network and optimizer, the run's
+    /// generator (`rng_state`: where the next epoch — or, inside one, this epoch — starts), the
+    /// metrics row of the last whole epoch and the settings; `extra` adds an epoch's progress.
+    private func saveCheckpoint(_ lives: [Live], at position: RunDirectory.CheckpointPosition, rng: [UInt64],
+                                metricsRow: String?, settings: RunSettings,
+                                extra: (H5File) throws -> Void = { _ in }) throws {
+        try ModelFile.save(lives[0].model, to: folder.checkpoint(at: position), kind: .checkpoint,
+                           optimizer: lives[0].optimizer) { file in
+            for live in lives.dropFirst() {
+                let group = try file.root.createGroup("trainees/\(live.trainee.name)")
+                try ModelFile.write(live.model, kind: .checkpoint, into: group)
+                try ModelFile.write(live.optimizer.state, into: group)
+            }
+            try file.setAttribute("epoch", position.epoch)
+            try file.setAttribute("rng_state", EpochProgress.encode(rng))
+            if let metricsRow { try file.setAttribute("metrics_row", metricsRow) }
+            try file.setAttribute("settings", settings.jsonText)
+            try extra(file)
+            FaultPoint.pass("checkpoint")
+        }
     }
 
     /// Checks that the finished model files read back whole, with every trainee's weights, before
@@ -234,21 +267,31 @@ public struct TrainingRun {
         var epoch: Int
         var rng: [UInt64]
         var metricsRow: String?
+        /// Where the epoch had got, for a checkpoint inside one.
+        var progress: EpochProgress?
     }
 
     /// Loads the newest checkpoint that reads back whole — every trainee's network and
-    /// optimizer; warns about and skips broken ones.
-    private func resume(into lives: [Live]) throws -> Resumed? {
-        for epoch in folder.checkpointEpochs() {
-            let path = folder.checkpoint(epoch: epoch)
+    /// optimizer, and an epoch's progress when it was written inside one; warns about and
+    /// skips broken ones.
+    private func resume(into lives: [Live], steps: Int) throws -> Resumed? {
+        for position in folder.checkpointPositions() {
+            let (epoch, path) = (position.epoch, folder.checkpoint(at: position))
             do {
                 let file = try H5File.open(path)
                 guard try file.intAttribute("epoch") == epoch,
-                      let words = try file.intArrayAttribute("rng_state"), words.count == 4, words.contains(where: { $0 != 0 })
+                      let raw = try file.intArrayAttribute("rng_state"), let states = EpochProgress.decode(raw),
+                      states.count == 1, let words = states.first
                 else {
                     throw StageError.badData("\(path) lacks its epoch or a valid rng_state attribute")
                 }
                 guard epoch <= recipe.epochs else { throw StageError.badData("\(path) is past the last epoch") }
+                let dropouts = lives.reduce(0) { $0 + $1.model.dropouts.count }
+                let progress = try EpochProgress.read(from: file, path: path, trainees: lives.count,
+                                                      terms: objective.terms.count, dropouts: dropouts, steps: steps)
+                guard (progress?.step) == position.step else {
+                    throw StageError.badData("\(path) holds step \(progress?.step ?? 0), not the one its name gives")
+                }
                 for live in lives {
                     let group = try live.key.map { try file.root.openGroup("trainees/\($0)") } ?? file.root
                     try ModelFile.load(into: live.model, from: group)
@@ -257,8 +300,8 @@ public struct TrainingRun {
                     }
                     try live.optimizer.restore(state)
                 }
-                return Resumed(epoch: epoch, rng: words.map { UInt64(UInt(bitPattern: $0)) },
-                               metricsRow: try file.stringAttribute("metrics_row"))
+                return Resumed(epoch: epoch, rng: words, metricsRow: try file.stringAttribute("metrics_row"),
+                               progress: progress)
             } catch let error as StageError {
                 Console.warn("skipping checkpoint \(path): \(error.message)")
                 // A partly loaded state must not leak into the next attempt: back to the start.
@@ -313,26 +356,40 @@ public struct TrainingRun {
     }
 
     /// One pass over the training images in an order drawn from `rng`, each step at its rate of
-    /// `schedule`, every trainee on the same batches. The metrics carry the rate of the epoch's
-    /// last step, the mean loss, the first trainee's accuracy and, as named columns, the mean
-    /// of each term over the steps it took part in and the further trainees' accuracies.
-    private func trainEpoch(_ epoch: Int, lives: [Live], schedule: LearningRateSchedule, rng: inout RandomState,
-                            data: ImageSet, normalization: InputNormalization,
-                            namedColumns: Bool) throws -> EpochMetrics {
+    /// `schedule`, every trainee on the same batches, from the step `progress` has got to. The
+    /// metrics carry the rate of the epoch's last step, the mean loss, the first trainee's
+    /// accuracy and, as named columns, the mean of each term over the steps it took part in and
+    /// the further trainees' accuracies. Nil when a signal asked to stop before the last step:
+    /// `progress` then holds where the epoch got.
+    private func trainEpoch(_ epoch: Int, progress: inout EpochProgress, lives: [Live], schedule: LearningRateSchedule,
+                            rng: inout RandomState, data: ImageSet, normalization: InputNormalization,
+                            namedColumns: Bool) throws -> EpochMetrics? {
         let started = Date()
         let order = shuffled(Array(0..<data.count), &rng)
-        for live in lives {
-            for dropout in live.model.dropouts { dropout.rng = RandomState(seed: rng.next()) }
+        let dropouts = lives.flatMap(\.model.dropouts)
+        for dropout in dropouts { dropout.rng = RandomState(seed: rng.next()) }
+        if let resumed = progress.rng {   // inside the epoch: the generators where the last step left them
+            rng.words = resumed
+            for (dropout, words) in zip(dropouts, progress.dropoutRNG) { dropout.rng.words = words }
         }
         let batchSize = recipe.batchSize
         let steps = recipe.stepsPerEpoch(images: order.count)
         let used = min(order.count, steps * batchSize)
-        let progress = ProgressLine()
+        let progressLine = ProgressLine()
         var batch = Tensor(shape: [0])
-        var lossSum = 0.0, seen = 0
-        var correct = [Int](repeating: 0, count: lives.count)
-        var termSums = [Double](repeating: 0, count: objective.terms.count), termSeen = termSums
-        for step in 0..<steps {
+        var lossSum = progress.lossSum, seen = progress.seen
+        var correct = progress.correct
+        var termSums = progress.termSums, termSeen = progress.termSeen
+        let seenBefore = seen, secondsBefore = progress.seconds
+        for step in progress.step..<steps {
+            if step > 0, StopRequest.pending != nil {
+                progressLine.clear()
+                (progress.step, progress.lossSum, progress.seen, progress.correct) = (step, lossSum, seen, correct)
+                (progress.termSums, progress.termSeen) = (termSums, termSeen)
+                progress.seconds = secondsBefore + Date().timeIntervalSince(started)
+                (progress.rng, progress.dropoutRNG) = (rng.words, dropouts.map(\.rng.words))
+                return nil
+            }
             let rows = order[step * batchSize..<min((step + 1) * batchSize, used)]
             let plan = objective.plan(rows: rows, set: data, rng: &rng)
             data.fill(&batch, indices: rows, normalization: normalization, augmentations: plan.crops)
@@ -367,17 +424,19 @@ public struct TrainingRun {
             }
             seen += rows.count
             let elapsed = Date().timeIntervalSince(started)
+            FaultPoint.pause("step")
             let accuracy = objective.classifies ? String(format: "  acc %.1f%%", 100 * Double(correct[0]) / Double(seen)) : ""
             let terms = objective.terms.count < 2 ? "" : " (" + objective.termNames.indices.map {
                 String(format: "%@ %.4f", objective.termNames[$0], termSums[$0] / max(termSeen[$0], 1))
             }.joined(separator: ", ") + ")"
-            progress.update(String(format: "epoch %d/%d  step %d/%d  %.0f img/s  loss %.4f%@%@  ETA %@",
-                                   epoch, recipe.epochs, step + 1, steps, Double(seen) / elapsed,
-                                   lossSum / Double(seen), terms, accuracy,
-                                   ProgressLine.clock(elapsed / Double(step + 1) * Double(steps - step - 1))))
+            let stepsRun = Double(step + 1 - progress.step)
+            progressLine.update(String(format: "epoch %d/%d  step %d/%d  %.0f img/s  loss %.4f%@%@  ETA %@",
+                                       epoch, recipe.epochs, step + 1, steps, Double(seen - seenBefore) / elapsed,
+                                       lossSum / Double(seen), terms, accuracy,
+                                       ProgressLine.clock(elapsed / stepsRun * Double(steps - step - 1))))
         }
-        progress.clear()
-        let seconds = Date().timeIntervalSince(started)
+        progressLine.clear()
+        let seconds = secondsBefore + Date().timeIntervalSince(started)
         let accuracies = correct.map { Double($0) / Double(max(seen, 1)) }
         var metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
                                    trainAccuracy: objective.classifies ? accuracies[0] : nil,
