@@ -32,7 +32,8 @@ public struct AtomicOutput: Sendable {
             throw StageError.cantCreate("cannot create \(finalPath): \(folder) is a file, not a folder")
         }
         guard access(folder, W_OK) == 0 else {
-            throw StageError.cantCreate("cannot create \(finalPath): folder \(folder) is not writable")
+            throw StageError.cantCreate("cannot create \(finalPath): folder \(folder) is not writable "
+                                        + "(\(String(cString: strerror(errno))))")
         }
     }
 

@@ -17,15 +17,21 @@ import Synchronization
 public enum StopRequest {
     private static let received = Atomic<Int32>(0)
 
-    /// Routes SIGTERM and SIGINT to the request from now on.
+    /// Routes SIGTERM and SIGINT to the request from now on. It also unblocks them: a process
+    /// inherits its parent's signal mask, and a parent that blocks them (a test runner's worker
+    /// thread, some job launchers) would otherwise leave the signal pending for ever.
     public static func install() {
+        var set = sigset_t()
+        sigemptyset(&set)
         for signo in [SIGTERM, SIGINT] {
+            sigaddset(&set, signo)
             signal(signo) { signo in
                 StopRequest.received.store(signo, ordering: .relaxed)
                 signal(signo, SIG_DFL)
                 signal(signo == SIGTERM ? SIGINT : SIGTERM, SIG_DFL)
             }
         }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// The signal that asked to stop, if one did.

@@ -6,8 +6,8 @@ import Testing
 
 /// Two kd processes aimed at one output: the second is refused with exit 75 naming the output
 /// and the process that holds it, before it writes anything, and the first one's result is
-/// whole and bit-identical to a run alone — for decode, train, extract and distill — or, for a
-/// report, whole. The race
+/// whole and bit-identical to a run alone — for decode, train, extract, distill and ensemble —
+/// or, for a report, whole. The race
 /// window is held open by `KD_PAUSE_AT=claimed:S`: the first process sleeps right after taking
 /// its claim.
 @Suite(.serialized) struct ConcurrentWritersTests {
@@ -93,6 +93,26 @@ import Testing
         #expect(kd.second.stderr.contains(dir.file("kd")), "\(kd.second.stderr)")
         #expect(try SyntheticStore.parameterBits(dir.file("kd/model.h5"))
                 == SyntheticStore.parameterBits(dir.file("kd-solo/model.h5")))
+    }
+
+    /// `kd ensemble`, assembling only (it claims the run folder before writing the model) and
+    /// fine-tuning (the training run's claim), on the students of DistillEnsembleTests' lab.
+    @Test func ensemble() throws {
+        let lab = try DistillEnsembleTests.lab.get()
+        let dir = try TempDir()
+        let ensemble = ["ensemble", "--students", lab.dir.file("s2-1/model.h5"), lab.dir.file("s2-2/model.h5"),
+                        "--head", lab.dir.file("teacher/model.h5"), "--data", lab.store, "--batch-size", "32",
+                        "--threads", "1"]
+        for epochs in ["0", "1"] {
+            let arguments = ensemble + ["--finetune-epochs", epochs]
+            let solo = try KDProcess.run(arguments + ["--out", dir.file("solo-\(epochs)")])
+            #expect(solo.status == 0, "\(solo.stderr)")
+            let raced = dir.file("raced-\(epochs)")
+            let race = try Self.race(arguments + ["--out", raced], lockFile: raced + "/.lock")
+            #expect(race.second.stderr.contains(raced), "\(race.second.stderr)")
+            #expect(try SyntheticStore.parameterBits(raced + "/model.h5")
+                    == SyntheticStore.parameterBits(dir.file("solo-\(epochs)/model.h5")), "fine-tuning epochs: \(epochs)")
+        }
     }
 
     @Test func report() throws {

@@ -122,8 +122,9 @@ import Glibc
         let store = try SyntheticStore.make(in: dir, train: 200, test: 50)
         let copy = disk.path + "/data.h5"
         try FileManager.default.copyItem(atPath: store, toPath: copy)
-        // A run stopped after its first epoch, to be resumed on the read-only disk.
+        // A finished run, and one stopped after its first epoch, to be resumed on the read-only disk.
         let train = ["train", "--arch", "resnet8", "--data", copy, "--epochs", "2", "--batch-size", "50", "--threads", "2"]
+        #expect(try KDProcess.run(train + ["--out", disk.path + "/done"]).status == 0)
         let crashed = try KDProcess.run(train + ["--out", disk.path + "/run"], environment: ["KD_CRASH_AT": "checkpoint:2"])
         #expect(crashed.status != 0)
         let before = try Self.contents(of: disk.path)
@@ -138,7 +139,7 @@ import Glibc
         try refused(train + ["--out", disk.path + "/new"], naming: disk.path + "/new", "a new run")
         try refused(["decode", dir.file("idx"), "--out", disk.path + "/decoded.h5"], naming: disk.path + "/decoded.h5",
                     "decode")
-        try refused(["extract", "--model", disk.path + "/run/checkpoints/epoch-0001.h5", "--data", copy,
+        try refused(["extract", "--model", disk.path + "/done/model.h5", "--data", copy,
                      "--out", disk.path + "/features.h5"], naming: disk.path + "/features.h5", "extract")
         // Reading from it is fine: a run writing elsewhere trains on the store there.
         let elsewhere = try KDProcess.run(train + ["--out", dir.file("elsewhere")])
