@@ -1,10 +1,13 @@
 import Datasets
 import KDCore
+import NeuralNet
 
 /// `kd eval`: a frozen model on one split of a data store, after checking they fit together.
 public enum ModelEvaluation {
     public static func run(modelPath: String, dataPath: String, split: String, batchSize: Int) throws -> EvaluationReport {
-        guard batchSize >= 1 else { throw StageError.usage("--batch must be at least 1") }
+        guard (1...Model.maxBatch).contains(batchSize) else {
+            throw StageError.usage("--batch must be in 1…\(Model.maxBatch), got \(batchSize)")
+        }
         let trained = try TrainedModel.load(path: modelPath)
         let store = try DataStore(path: dataPath)
         try trained.checkInput(store.imageShape, of: dataPath)

@@ -34,6 +34,8 @@ public struct FeatureExtraction {
     public var batchSize = 256
     /// Views per training image, the first the plain image; 1 for no views.
     public var views = 1
+    /// The most views per image: each is one more inference pass over the training split.
+    public static let maxViews = 1024
     public var seed: UInt64 = 0
     /// Deflate level of the datasets (0: no compression).
     public var deflate = FeatureExtraction.defaultDeflate
@@ -64,8 +66,12 @@ public struct FeatureExtraction {
     }
 
     public func run() throws -> Outcome {
-        guard batchSize >= 1 else { throw StageError.usage("--batch must be at least 1, got \(batchSize)") }
-        guard views >= 1 else { throw StageError.usage("--views must be at least 1 (the plain image), got \(views)") }
+        guard (1...Model.maxBatch).contains(batchSize) else {
+            throw StageError.usage("--batch must be in 1…\(Model.maxBatch), got \(batchSize)")
+        }
+        guard (1...Self.maxViews).contains(views) else {
+            throw StageError.usage("--views must be in 1 (the plain image alone)…\(Self.maxViews), got \(views)")
+        }
         guard (0...9).contains(deflate) else { throw StageError.usage("--deflate must be 0 (none) to 9, got \(deflate)") }
 
         let trained = try TrainedModel.load(path: modelPath)

@@ -64,7 +64,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         try require(["constant", "step", "cosine"].contains(schedule),
                     "schedule must be constant, step or cosine, got \"\(schedule)\"")
         try require(epochs <= 1_000_000, "epochs must be at most 1,000,000, got \(epochs)")
-        try require(batchSize <= 65_536, "batch size must be at most 65,536, got \(batchSize)")
+        try require(batchSize <= Model.maxBatch, "batch size must be at most \(Model.maxBatch), got \(batchSize)")
         try require(learningRate > 0 && learningRate.isFinite, "learning rate (--lr) must be a positive number, got \(learningRate)")
         try require(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
         try require(weightDecay >= 0 && weightDecay.isFinite, "weight decay must be a number ≥ 0, got \(weightDecay)")

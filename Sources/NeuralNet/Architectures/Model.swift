@@ -11,6 +11,10 @@ import KDCore
 /// `feature`, `logits`, …), and a backward take gradients for them beside the output's.
 /// Cost: that of its layers; a tap costs nothing when not asked for.
 public final class Model: LayerContainer {
+    /// The most images one pass may take: beyond what fits in memory for any network here,
+    /// so a mistyped batch size is refused (64) before anything is allocated.
+    public static let maxBatch = 65_536
+
     public let architecture: Architecture
     public let trunk: Sequential
     public let head: Linear?

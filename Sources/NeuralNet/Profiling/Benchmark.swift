@@ -71,8 +71,8 @@ public enum Benchmark {
 
         init(_ architecture: Architecture, batch: Int, threads: Int, training: Bool) throws {
             let least = training ? 2 : 1   // BatchNorm needs two images to train on
-            guard batch >= least, batch <= 65_536 else {
-                throw StageError.usage("--batch must be in \(least)…65536\(training ? " to train" : ""), got \(batch)")
+            guard batch >= least, batch <= Model.maxBatch else {
+                throw StageError.usage("--batch must be in \(least)…\(Model.maxBatch)\(training ? " to train" : ""), got \(batch)")
             }
             try ComputeThreads.set(threads)
             model = try Model(architecture, seed: 0)
