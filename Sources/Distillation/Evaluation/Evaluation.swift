@@ -31,7 +31,7 @@ public struct Evaluation: Sendable {
         while start < order.count {
             let rows = order[start..<min(start + batchSize, order.count)]
             images.fill(&batch, indices: rows, normalization: normalization)
-            let logits = model.forward(batch, mode: .inference)
+            let logits = model.forward(batch, mode: .prediction)
             let labels = rows.map { images.labels[$0] }
             result.loss += Double(softmaxCrossEntropy(logits: logits, labels: labels).loss) * Double(rows.count)
             for (label, predicted) in zip(labels, argmaxRows(logits)) { result.confusion[label][predicted] += 1 }

@@ -91,7 +91,7 @@ public struct FeatureSource {
     /// normalized batch.
     public func callAsFunction(_ batch: Tensor) -> (features: Tensor, logits: Tensor?, attention: [Tensor]) {
         let taps = (featureTap.map { [$0] } ?? []) + attention.map(\.tap)
-        let (output, tapped) = model.forward(batch, mode: .inference, taps: taps)
+        let (output, tapped) = model.forward(batch, mode: .prediction, taps: taps)
         let features = featureTap.flatMap { tapped[$0] } ?? output
         return (features.reshaped([features.batch] + sampleShape), storesLogits ? output : nil,
                 attention.map { AttentionTransfer.maps(tapped[$0.tap]!) })

@@ -157,7 +157,7 @@ public struct Objective {
             set.fill(&batch, indices: rows, normalization: normalization)
             var outputs: [String: Tensor] = [:]
             for (trainee, model) in models {
-                outputs.merge(self.outputs(of: model, batch, mode: .inference, trainee: trainee)) { a, _ in a }
+                outputs.merge(self.outputs(of: model, batch, mode: .prediction, trainee: trainee)) { a, _ in a }
             }
             let step = try evaluate(outputs, batch: BatchRows(set: set, rows: rows, views: nil))
             lossSum += Double(step.loss) * Double(rows.count)

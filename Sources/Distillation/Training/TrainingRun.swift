@@ -336,7 +336,7 @@ public struct TrainingRun {
         }
         precondition(objective.taps(of: live.key).isEmpty, "a frozen trunk gives no taps to train")
         return [Trainee.key(Objective.output, trainee: live.key):
-                    head.forward(live.model.trunk.forward(batch, mode: .inference), mode: .training)]
+                    head.forward(live.model.trunk.forward(batch, mode: .prediction), mode: .training)]
     }
 
     /// Backward from the gradients of the trainee's outputs the objective read (zero for the

@@ -50,7 +50,7 @@ public final class BatchNorm2d: Layer {
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[1] == channels,
                      "\(label): input shape \(x.shape) is not [N, \(channels), H, W]")
-        input = x
+        input = mode.keepsCaches ? x : Tensor(shape: [0])
         lastMode = mode
         let batch = x.shape[0], spatial = x.shape[2] * x.shape[3], channels = channels
         let perChannel = batch * spatial

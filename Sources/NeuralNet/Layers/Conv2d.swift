@@ -7,7 +7,8 @@
 /// side, so that deep layers with 2×2 planes still multiply wide matrices. A 1×1, stride-1,
 /// unpadded convolution multiplies the image itself. Backward, each worker rebuilds its columns,
 /// adds dY·columnsᵀ into its own partial weight gradient (summed in worker order afterwards) and
-/// sends Wᵀ·dY back through col2im. All scratch space is kept and reused across calls.
+/// sends Wᵀ·dY back through col2im. Scratch space is kept and reused across calls, one set per calling thread for all layers
+/// (`ConvolutionScratch`).
 ///
 /// 3×3 convolutions with stride 1 and padding 1 on planes 4×4 and up, with 16 channels or more
 /// in and out — most of the seed networks' work — take Winograd's F(2×2, 3×3)
@@ -23,11 +24,14 @@ public final class Conv2d: Layer {
     public let bias: Parameter?
 
     private var input = Tensor(shape: [0])
+    /// The calling thread's scratch (`ConvolutionScratch`), taken at the start of each forward
+    /// and backward so that the workers of the call use the caller's set.
+    private var shared = ConvolutionScratch.current
     /// Per worker: the column matrix of a band or group, a group's outC × positions product (or
     /// gathered output gradient), and the partial weight gradient.
-    private let scratch = WorkerScratch(buffersPerWorker: 5)
+    private var scratch: WorkerScratch { shared.workers }
     /// Winograd-transformed kernels (`WinogradConvolution.transformKernels`), rebuilt every call.
-    private let transformedKernels = ScratchBuffer()
+    private var transformedKernels: ScratchBuffer { shared.kernels }
     /// `ConvGeometry.offsetTable()` for the plane size of the last grouped call.
     private var offsets: (height: Int, width: Int, table: [Int32]) = (0, 0, [])
 
@@ -162,7 +166,8 @@ public final class Conv2d: Layer {
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[1] == inChannels,
                      "\(label): input shape \(x.shape) is not [N, \(inChannels), H, W]")
-        input = x
+        input = mode.keepsCaches ? x : Tensor(shape: [0])
+        shared = ConvolutionScratch.current
         let batch = x.shape[0]
         let g = geometry(height: x.shape[2], width: x.shape[3])
         let spatial = g.outSpatial, rows = g.rows, outChannels = outChannels, inChannels = inChannels
@@ -240,6 +245,7 @@ public final class Conv2d: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
+        shared = ConvolutionScratch.current
         let x = input
         let batch = x.shape[0]
         let g = geometry(height: x.shape[2], width: x.shape[3])

@@ -1,15 +1,25 @@
 /// Whether a forward pass trains (batch statistics, dropout on, caches for backward) or only
-/// infers (running statistics, dropout off).
+/// infers (running statistics, dropout off), and whether a backward may follow.
 public enum Mode: Sendable {
+    /// Batch statistics, dropout on; every layer keeps what its backward needs.
     case training
+    /// Running statistics, dropout off; the caches are kept, so an input gradient may follow
+    /// (the gradient checks and reference tests take one through a frozen network).
     case inference
+    /// As `inference`, with no backward to follow: layers keep nothing of the pass, so only the
+    /// activations in flight take memory (evaluation, extraction, measuring a run).
+    case prediction
+
+    /// Whether the layers keep what a backward needs.
+    public var keepsCaches: Bool { self != .prediction }
 }
 
 /// One step of a network, in the style of llm.c: `forward` computes the output and keeps what
 /// `backward` needs; `backward` takes the gradient of the loss with respect to the output, adds
 /// into the parameters' gradients and returns the gradient with respect to the input.
 ///
-/// `backward` must follow a `forward` in training mode on the same batch.
+/// `backward` must follow a `forward` on the same batch in `training` or `inference` mode (a
+/// `prediction` forward keeps nothing for it).
 public protocol Layer: AnyObject {
     /// The layer's kind and settings, as a short label for tables (`Conv2d(3→64, 3×3, s1, p1)`).
     var label: String { get }

@@ -34,7 +34,7 @@ public final class Linear: Layer {
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         precondition(x.shape.count == 2 && x.shape[1] == inFeatures,
                      "\(label): input shape \(x.shape) is not [N, \(inFeatures)]")
-        input = x
+        input = mode.keepsCaches ? x : Tensor(shape: [0])
         let batch = x.shape[0], inFeatures = inFeatures, outFeatures = outFeatures
         let biasValues = bias?.value.data ?? []
         return Tensor(shape: [batch, outFeatures]) { y in

@@ -10,14 +10,15 @@ public final class ReLU: Layer {
     public func outputShape(for shape: [Int]) throws -> [Int] { shape }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        output = Tensor(shape: x.shape) { y in
+        let y = Tensor(shape: x.shape) { y in
             x.data.withUnsafeBufferPointer { xb in
                 ComputeThreads.parallelFor(x.count, grain: 1 << 15) { range in
                     rectify(xb.baseAddress! + range.lowerBound, y.baseAddress! + range.lowerBound, range.count)
                 }
             }
         }
-        return output
+        output = mode.keepsCaches ? y : Tensor(shape: [0])
+        return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {

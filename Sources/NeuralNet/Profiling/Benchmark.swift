@@ -42,7 +42,7 @@ public enum Benchmark {
         func step() {
             switch mode {
             case .train: work.trainingStep { work.model.forward($0, mode: .training) } backward: { _ = work.model.backward($0) }
-            case .infer: _ = work.model.forward(work.input, mode: .inference)
+            case .infer: _ = work.model.forward(work.input, mode: .prediction)
             }
         }
 
