@@ -334,6 +334,16 @@ import Testing
         #expect(try SyntheticStore.parameterBits(out) == SyntheticStore.parameterBits(reference))
     }
 
+    @Test func secondWriterOfOneOutputIsRefused() throws {
+        let dir = try TempDir()
+        let out = dir.file("raced.h5")
+        let args = ["convert", try Self.fixture("resnet8", "safetensors"), "--arch", "resnet8", out]
+            + Self.normalizationFlags(try Self.reference())
+        let (_, second) = try ConcurrentWritersTests.race(args, lockFile: out + ".lock", seconds: 2)
+        #expect(second.stderr.contains(out), "\(second.stderr)")
+        #expect(try SyntheticStore.parameterBits(out) == SyntheticStore.parameterBits(try Self.importedResNet(in: dir)))
+    }
+
     @Test func exportRefusals() throws {
         let dir = try TempDir()
         let model = try Self.importedResNet(in: dir)
