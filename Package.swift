@@ -33,7 +33,8 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "HDF5", "KDCore"],
                     resources: [.copy("Fixtures")]),
         // End-to-end tests drive the real `kd` binary; depending on it makes `swift test` build it.
-        .testTarget(name: "KDTests", dependencies: ["kd", "Distillation", "Datasets", "NeuralNet", "HDF5", "KDCore"]),
+        .testTarget(name: "KDTests", dependencies: ["kd", "Distillation", "Datasets", "NeuralNet", "HDF5", "KDCore"],
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
