@@ -45,11 +45,11 @@ struct Bench: ParsableCommand {
             }
             let architecture = try ArchitectureCatalog.resolve(arch, input: input, classes: nil)
             if layers {
-                guard (1...10_000).contains(steps) else { throw StageError.usage("--steps must be in 1…10000, got \(steps)") }
                 guard mode == .train else { throw StageError.usage("--layers profiles training steps; drop --mode \(mode)") }
                 let rows = try LayerProfile.measure(architecture, batch: batch, steps: steps,
                                                     threads: threads ?? ComputeThreads.count)
-                print(LayerProfile.table(rows, batch: batch))
+                let peak = try SgemmPeak.measure(threads: threads ?? ComputeThreads.count)
+                print(LayerProfile.table(rows, batch: batch, sgemmPeak: peak))
                 return
             }
             let result = try Benchmark.run(architecture, mode: mode, batch: batch, seconds: seconds,

@@ -41,8 +41,8 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         let summary = try Model(ArchitectureCatalog.preset("small")!)
-        // header, one row per leaf layer (the summary's rows), total
-        #expect(lines.count == summary.rows.count + 2, "\(r.stdout)")
+        // header, one row per leaf layer (the summary's rows), total, the sgemm peak
+        #expect(lines.count == summary.rows.count + 3, "\(r.stdout)")
         #expect(lines.first?.hasPrefix("layer") == true)
         for (line, row) in zip(lines.dropFirst(), summary.rows) {
             #expect(line.hasPrefix(row.path + " "), "\(line) should profile \(row.path)")
@@ -52,7 +52,16 @@ import Testing
         let convolution = try #require(lines.first { $0.contains("Conv2d") })
         let rates = convolution.split(separator: " ").suffix(2).compactMap { Double($0) }
         #expect(rates.count == 2 && rates.allSatisfy { $0 > 0 }, "a convolution reports its GFLOP/s: \(convolution)")
-        #expect(lines.last?.hasPrefix("total") == true)
+        let total = try #require(lines.dropLast().last)
+        #expect(total.hasPrefix("total"))
+        // The peak measured on the spot, and the step's rate as the total row gives it.
+        let peak = try #require(lines.last)
+        let numbers = peak.split(whereSeparator: { " :;,%".contains($0) }).compactMap { Double($0) }
+        #expect(peak.hasPrefix("sgemm peak measured now: ") && numbers.count == 3 && numbers[0] > 0, "\(peak)")
+        if numbers.count == 3, let all = total.split(separator: " ").dropLast().last.flatMap({ Double($0) }) {
+            #expect(abs(numbers[1] - all) <= 0.05 + 1e-3 * all, "\(peak) against \(total)")
+            #expect(abs(numbers[2] - 100 * numbers[1] / numbers[0]) <= 1, "\(peak)")
+        }
 
         let infer = try KDProcess.run(["bench", "--arch", "small", "--layers", "--mode", "infer"])
         #expect(infer.status == 64)

@@ -100,7 +100,7 @@ import Testing
              "--limit-test -1 is out of range; expected at least 1 image"),
             (["bench", "--arch", "small", "--batch", "0"], "--batch must be in 2…65536 to train, got 0"),
             (["bench", "--arch", "small", "--seconds", "nan"], "--seconds must be in (0, 86400], got nan"),
-            (["bench", "--arch", "small", "--layers", "--steps", "0"], "--steps must be in 1…10000, got 0"),
+            (["bench", "--arch", "small", "--layers", "--steps", "0"], "--steps must be in 1…1000000, got 0"),
             (["bench", "--arch", "small", "--threads", "5000"], "--threads must be in 1…1024, got 5000"),
             (["summary", "--arch", "small", "--classes", "-1"], "--classes must be at least 1, got -1"),
         ]

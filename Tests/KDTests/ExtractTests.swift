@@ -357,7 +357,7 @@ import Testing
         #expect(missing.status == 66 && missing.stderr.contains("none.h5"))
         let notAModel = try f.extract(out, model: f.store)
         #expect(notAModel.status == 65 && notAModel.stderr.contains("not a kd model"))
-        for (flags, message) in [(["--views", "0"], "--views must be at least 1"), (["--batch", "0"], "--batch must be at least 1"),
+        for (flags, message) in [(["--views", "0"], "--views must be in 1"), (["--batch", "0"], "--batch must be in 1…65536"),
                                  (["--splits", "validation"], "has no split validation"), (["--splits", "test,test"], "must name each split once"),
                                  (["--views", "2", "--splits", "test"], "the train split is not extracted"),
                                  (["--deflate", "10"], "--deflate must be")] {

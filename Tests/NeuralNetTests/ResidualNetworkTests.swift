@@ -173,12 +173,15 @@ import Testing
             #expect(Set(leafPaths).isSubset(of: Set(model.rows.map(\.path))), "\(architecture.name)")
             if architecture.name == "ensemble" {
                 #expect(model.dropouts.count == 2)
-                let profile = try LayerProfile.measure(architecture, batch: 2, steps: 1, threads: 1)
+                // The process's own thread count: the bound is global, and tests running beside
+                // this one compare bits computed with it.
+                let profile = try LayerProfile.measure(architecture, batch: 2, steps: 1, threads: ComputeThreads.count)
                 #expect(profile.map(\.path) == leafPaths)
                 #expect(profile.allSatisfy { $0.forward > 0 && $0.backward > 0 })
             }
         }
-        let profile = try LayerProfile.measure(try ArchitectureCatalog.resolve("resnet8"), batch: 2, steps: 1, threads: 1)
+        let profile = try LayerProfile.measure(try ArchitectureCatalog.resolve("resnet8"), batch: 2, steps: 1,
+                                               threads: ComputeThreads.count)
         let resnet = try Model(try ArchitectureCatalog.resolve("resnet8"))
         #expect(profile.map(\.path) == resnet.leaves.map(\.path))
         #expect(profile.allSatisfy { $0.forward > 0 && $0.backward > 0 })

@@ -45,8 +45,10 @@ public enum LayerProfile {
     }
 
     /// The profile as a table: per layer, milliseconds per step forward and backward, the share
-    /// of the step, and GFLOP/s where the layer multiplies matrices; then the total.
-    public static func table(_ rows: [Row], batch: Int) -> String {
+    /// of the step, and GFLOP/s where the layer multiplies matrices; then the total and, given
+    /// the machine's `SgemmPeak`, the step's rate as a share of it. The rates count the flops of
+    /// a direct convolution, so a Winograd layer can pass the peak.
+    public static func table(_ rows: [Row], batch: Int, sgemmPeak: Double? = nil) -> String {
         let total = rows.reduce(0) { $0 + $1.forward + $1.backward }
         func rate(_ flops: Double, _ seconds: Double) -> String {
             flops > 0 && seconds > 0 ? String(format: "%.1f", flops * Double(batch) / seconds / 1e9) : "-"
@@ -64,12 +66,16 @@ public enum LayerProfile {
                       "", String(format: "%.1f all", flops / max(total, 1e-12) / 1e9)]
         let all = [header] + body + [footer]
         let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }
-        return all.map { line in
+        let table = all.map { line in
             line.indices.map { c in
                 let pad = String(repeating: " ", count: widths[c] - line[c].count)
                 return c < 3 ? line[c] + pad : pad + line[c]
             }.joined(separator: "  ")
         }.joined(separator: "\n")
+        guard let peak = sgemmPeak, peak > 0 else { return table }
+        let rate = flops / max(total, 1e-12)
+        return table + String(format: "\nsgemm peak measured now: %.1f GFLOP/s; the step runs at %.1f GFLOP/s, %.0f%% of it",
+                              peak / 1e9, rate / 1e9, 100 * rate / peak)
     }
 
     private static func flops(_ layer: any Layer, output: [Int]) -> Double {
