@@ -32,7 +32,7 @@ import Testing
         for view in 0..<2 {
             let direct = ExtractTests.direct(images, normalization: teacher.normalization, batch: 50,
                                              crops: view == 0 ? nil : (0..<images.count).map { crops[$0 * 2 + 1] }) { x in
-                let taps = teacher.model.forward(x, mode: .inference, taps: ["group1", "group2", "group3"]).taps
+                let taps = teacher.model.forward(x, mode: .prediction, taps: ["group1", "group2", "group3"]).taps
                 return ["group1", "group2", "group3"].map { AttentionTransfer.maps(taps[$0]!) }
             }
             for (k, tap) in ["group1", "group2", "group3"].enumerated() {

@@ -84,7 +84,7 @@ import Testing
         let images = try ImageSet.load(try DataStore(path: lab.store), split: "test")
         var batch = Tensor(shape: [0])
         images.fill(&batch, indices: Array(0..<images.count)[...], normalization: students[0].normalization)
-        let outputs = students.map { $0.model.forward(batch, mode: .inference) }
+        let outputs = students.map { $0.model.forward(batch, mode: .prediction) }
         let width = outputs.map(\.sampleSize).reduce(0, +)
         var joined: [Float] = []
         for row in 0..<images.count {
@@ -93,7 +93,7 @@ import Testing
                 joined += output.data[row * w ..< (row + 1) * w]
             }
         }
-        let predicted = argmaxRows(head.forward(Tensor(shape: [images.count, width], data: joined), mode: .inference))
+        let predicted = argmaxRows(head.forward(Tensor(shape: [images.count, width], data: joined), mode: .prediction))
         let correct = zip(predicted, images.labels).filter { $0 == $1 }.count
         #expect(stored == Double(correct) / Double(images.count))
 

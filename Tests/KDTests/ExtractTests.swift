@@ -114,7 +114,7 @@ import Testing
             #expect(split.count == images.count && split.featureShape == [64] && split.logitsWidth == 10)
             #expect(try split.readLabels() == images.labels)
             let expected = Self.direct(images, normalization: trained.normalization, batch: 64) { x in
-                let (feature, output) = trained.model.forwardWithFeature(x, mode: .inference)
+                let (feature, output) = trained.model.forwardWithFeature(x, mode: .prediction)
                 return [feature, output]
             }
             #expect(Self.bits(try split.readFeatures(0 ..< split.count)) == Self.bits(expected[0]), "/\(name)/features")
@@ -150,7 +150,7 @@ import Testing
         #expect(r1.status == 0, "\(r1.stderr)")
         let s1 = try FeatureStore(path: f.dir.file("headless-features.h5")).split("test")
         #expect(s1.featureShape == [16] && s1.logitsWidth == nil)
-        let e1 = Self.direct(images, normalization: normalization, batch: 50) { [headless.forward($0, mode: .inference)] }
+        let e1 = Self.direct(images, normalization: normalization, batch: 50) { [headless.forward($0, mode: .prediction)] }
         #expect(Self.bits(try s1.readFeatures(0 ..< s1.count)) == Self.bits(e1[0]))
 
         // A distilled student (its file says which part of the root's features it stands for):
@@ -166,15 +166,15 @@ import Testing
         #expect(try file2.file.stringAttribute("root_sha256") == String(repeating: "ab", count: 32))
         let s2 = try file2.split("test")
         #expect(s2.featureShape == [16] && s2.logitsWidth == nil)
-        let e2 = Self.direct(images, normalization: normalization, batch: 50) { [student.forward($0, mode: .inference)] }
+        let e2 = Self.direct(images, normalization: normalization, batch: 50) { [student.forward($0, mode: .prediction)] }
         #expect(Self.bits(try s2.readFeatures(0 ..< s2.count)) == Self.bits(e2[0]))
 
         // A named layer: that layer's output, kept [N, C, H, W] or flattened.
         let trained = try TrainedModel.load(path: f.model)
         let features = try #require(trained.model.trunk.layers.first?.layer as? Sequential)
         let e3 = Self.direct(images, normalization: trained.normalization, batch: 50) { x in
-            [features.layers[0...3].reduce(x) { $1.layer.forward($0, mode: .inference) },
-             trained.model.forward(x, mode: .inference)]
+            [Sequential(features.layers[0...3].map { ($0.name, $0.layer) }).forward(x, mode: .prediction),
+             trained.model.forward(x, mode: .prediction)]
         }
         for (flatten, shape) in [(false, [16, 8, 8]), (true, [1024])] {
             let out = f.dir.file("layer-\(flatten).h5")
@@ -196,7 +196,7 @@ import Testing
         #expect(r4.status == 0, "\(r4.stderr)")
         let s4 = try FeatureStore(path: f.dir.file("bare-features.h5")).split("test")
         #expect(s4.featureShape == [16] && s4.logitsWidth == 10)
-        let e4 = Self.direct(images, normalization: normalization, batch: 50) { [bare.forward($0, mode: .inference)] }
+        let e4 = Self.direct(images, normalization: normalization, batch: 50) { [bare.forward($0, mode: .prediction)] }
         #expect(Self.bits(try s4.readLogits(0 ..< s4.count)) == Self.bits(e4[0]))
 
         let unknown = try f.extract(f.dir.file("x.h5"), ["--layer", "features.99"])
@@ -223,7 +223,7 @@ import Testing
         let model = try TrainedModel.load(path: dir.file("run/model.h5"))
         let images = try ImageSet.load(try DataStore(path: store), split: "test")
         let direct = Self.direct(images, normalization: model.normalization, batch: 50) { x in
-            [model.model.forward(x, mode: .inference, taps: ["group2"]).taps["group2"]!]
+            [model.model.forward(x, mode: .prediction, taps: ["group2"]).taps["group2"]!]
         }
         #expect(Self.bits(try split.readFeatures(0 ..< split.count)) == Self.bits(direct[0]))
     }
@@ -255,7 +255,7 @@ import Testing
         for v in 0..<4 {
             let crops = (0..<n).map { params[$0 * 4 + v] }
             let expected = Self.direct(images, normalization: trained.normalization, batch: 64, crops: crops) { x in
-                let (feature, output) = trained.model.forwardWithFeature(x, mode: .inference)
+                let (feature, output) = trained.model.forwardWithFeature(x, mode: .prediction)
                 return [feature, output]
             }
             let view = Self.view(v, of: 4, in: stored, width: 64)

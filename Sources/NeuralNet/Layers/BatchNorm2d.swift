@@ -102,6 +102,16 @@ public final class BatchNorm2d: Layer {
         }
     }
 
+    /// The affine map the running statistics make of this layer, y = scale · x + shift per
+    /// channel, with scale = γ/√(σ² + ε) and shift = β − scale · μ (what a convolution before it
+    /// folds in for prediction).
+    public func inferenceScaleShift() -> (scale: [Float], shift: [Float]) {
+        let gamma = weight.value.data, beta = bias.value.data
+        let mean = runningMean.value.data, variance = runningVar.value.data
+        let scale = (0..<channels).map { gamma[$0] * (1 / (variance[$0] + eps).squareRoot()) }
+        return (scale, (0..<channels).map { beta[$0] - scale[$0] * mean[$0] })
+    }
+
     public func backward(_ dy: Tensor) -> Tensor {
         let x = input
         precondition(dy.shape == x.shape, "\(label): output gradient shape \(dy.shape) is not \(x.shape)")

@@ -102,6 +102,32 @@ extension Optional where Wrapped == LayerHooks {
         self?.forward(layer, x, mode: mode) ?? layer.forward(x, mode: mode)
     }
 
+    /// The layers of `list` one after another, each seen by the hooks. In prediction mode a
+    /// convolution followed by a batch norm (and a ReLU) runs as one (`Conv2d.predict`), unless
+    /// the hooks watch one of them (a tap, a profile).
+    func forward(_ list: [(name: String, layer: any Layer)], _ x: Tensor, mode: Mode) -> Tensor {
+        var y = x
+        var i = 0
+        while i < list.count {
+            if mode == .prediction, let conv = list[i].layer as? Conv2d, i + 1 < list.count,
+               let bn = list[i + 1].layer as? BatchNorm2d, bn.channels == conv.outChannels, !watches(conv), !watches(bn) {
+                let relu = i + 2 < list.count && list[i + 2].layer is ReLU && !watches(list[i + 2].layer)
+                y = conv.predict(y, foldingIn: bn, relu: relu)
+                i += relu ? 3 : 2
+            } else {
+                y = forward(list[i].layer, y, mode: mode)
+                i += 1
+            }
+        }
+        return y
+    }
+
+    /// Whether the hooks need to see `layer`'s own call: its output is tapped, or layers are timed.
+    private func watches(_ layer: any Layer) -> Bool {
+        guard let hooks = self else { return false }
+        return hooks.timer != nil || hooks.recording[ObjectIdentifier(layer)] != nil
+    }
+
     /// `layer.backward`, seen by the hooks when there are any.
     func backward(_ layer: any Layer, _ dy: Tensor) -> Tensor {
         self?.backward(layer, dy) ?? layer.backward(dy)

@@ -45,13 +45,12 @@ public final class Residual: LayerContainer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        func chain(_ list: [Named], _ x: Tensor) -> Tensor { list.reduce(x) { hooks.forward($1.layer, $0, mode: mode) } }
-        let input = chain(pre, x)
-        var sum = chain(body, input)
+        let input = hooks.forward(pre, x, mode: mode)
+        var sum = hooks.forward(body, input, mode: mode)
         let skip = shortcut.map { hooks.forward($0.layer, input, mode: mode) } ?? input
         precondition(sum.shape == skip.shape, "\(label): body output \(sum.shape) but shortcut \(skip.shape)")
         sum.add(skip)
-        return chain(post, sum)
+        return hooks.forward(post, sum, mode: mode)
     }
 
     public func backward(_ dy: Tensor) -> Tensor {

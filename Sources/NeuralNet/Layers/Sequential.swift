@@ -23,7 +23,7 @@ public final class Sequential: LayerContainer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        layers.reduce(x) { hooks.forward($1.layer, $0, mode: mode) }
+        hooks.forward(layers, x, mode: mode)
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
