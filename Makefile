@@ -24,11 +24,12 @@ test: deps h5py
 	swift build -c release
 	KD_H5PY_PYTHON=$(H5PY_VENV)/bin/python swift test -c release
 
-# h5py (pip, in a venv) for the interop test that reads kd's feature files as Python users do.
+# h5py, onnxruntime and onnx (pip, in a venv) for the interop tests that read kd's feature
+# files as Python users do and run its ONNX exports (ExportTests).
 h5py:
 	@Pipelines/ensure-deps.sh $(TEST_DEPS)
-	@$(H5PY_VENV)/bin/python -c 'import h5py' 2>/dev/null || \
-	  { python3 -m venv $(H5PY_VENV) && $(H5PY_VENV)/bin/pip install -q h5py; }
+	@$(H5PY_VENV)/bin/python -c 'import h5py, numpy, onnx, onnxruntime' 2>/dev/null || \
+	  { python3 -m venv $(H5PY_VENV) && $(H5PY_VENV)/bin/pip install -q h5py numpy onnx onnxruntime; }
 
 decode-demo: build
 	@Pipelines/ensure-deps.sh $(DEMO_DEPS)
