@@ -65,7 +65,7 @@ public enum ONNXModel {
                         ("kd_model_sha256", sourceSHA256), ("input_format", inputFormat),
                         ("input_mean", CanonicalJSON.text(normalization.mean)),
                         ("input_std", CanonicalJSON.text(normalization.std))]
-        if !trained.classes.isEmpty { metadata.append(("classes", CanonicalJSON.text(trained.classes))) }
+        if !trained.classes.isEmpty { metadata.append(("classes", CanonicalJSON.text(trained.classes, formatting: .withoutEscapingSlashes))) }
         onnx.metadataProps = metadata.map { key, value in
             var entry = Onnx_StringStringEntryProto()
             entry.key = key

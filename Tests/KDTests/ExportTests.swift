@@ -133,21 +133,34 @@ import Testing
         #expect(metadata["input_mean"] == CanonicalJSON.text(normalization.mean))
         #expect(metadata["input_std"] == CanonicalJSON.text(normalization.std))
         #expect(metadata["kd_model_sha256"] == (try FileDigest.sha256(path: model)))
-        #expect(metadata["classes"] == CanonicalJSON.text((0..<10).map(String.init)))
+        #expect(metadata["classes"] == CanonicalJSON.text((0..<10).map(String.init), formatting: .withoutEscapingSlashes))
         #expect(metadata["kd_architecture"]?.contains("\"name\":\"\(arch)\"") == true)
     }
 
-    /// The networks of the seed paper and the KD literature, each built with random weights and
-    /// random BatchNorm statistics and saved as a model file in this process: kd export writes
-    /// every one, onnx's checker passes it, and onnxruntime computes kd's inference forward of
-    /// seven random images (pre-activation WRN blocks, downsampling shortcuts, a network without
-    /// head). Under a minute.
+    /// What an architecture file may hold that no preset does: branches side by side joined by
+    /// a concat (an ensemble's members), average pooling with its own stride, a 1×1 convolution
+    /// without bias, dropout and a linear layer inside the body.
+    static let branches = Architecture(name: "branches", body: .layers([LayerSpec(.concat([
+        LayerSpec(.sequential([LayerSpec(.conv(out: 8, kernel: 3, stride: 1, padding: 1, bias: true)),
+                               LayerSpec(.batchNorm), LayerSpec(.relu), LayerSpec(.maxPool(kernel: 2, stride: nil)),
+                               LayerSpec(.globalAvgPool), LayerSpec(.flatten)])),
+        LayerSpec(.sequential([LayerSpec(.avgPool(kernel: 3, stride: 2)),
+                               LayerSpec(.conv(out: 6, kernel: 1, stride: 1, padding: 0, bias: false)), LayerSpec(.relu),
+                               LayerSpec(.flatten), LayerSpec(.dropout(p: 0.5)), LayerSpec(.linear(out: 12, bias: true))])),
+    ]))]), head: .init(out: 10))
+
+    /// The networks of the seed paper and the KD literature and `branches`, each built with
+    /// random weights and random BatchNorm statistics and saved as a model file in this
+    /// process: kd export writes every one, onnx's checker passes it, and onnxruntime computes
+    /// kd's inference forward of seven random images (pre-activation WRN blocks, downsampling
+    /// shortcuts, a network without head, a concat). Under a minute.
     @Test func everyPresetExports() throws {
         let dir = try TempDir()
         let python = Self.python()
-        for name in ["teacher", "s1", "s2", "s4", "s8", "small", "resnet8", "resnet20", "resnet56", "resnet8x4",
-                     "wrn-16-1", "wrn-40-2"] {
-            let architecture = try #require(ArchitectureCatalog.preset(name))
+        let presets = try ["teacher", "s1", "s2", "s4", "s8", "small", "resnet8", "resnet20", "resnet56", "resnet8x4",
+                           "wrn-16-1", "wrn-40-2"].map { try #require(ArchitectureCatalog.preset($0)) }
+        for architecture in presets + [Self.branches] {
+            let name = architecture.name
             let model = try Model(architecture, seed: 3)
             var rng = RandomState(seed: 4)
             func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * Float(rng.next() >> 40) / Float(1 << 24) }
@@ -184,7 +197,8 @@ import Testing
     }
 
     /// A missing model is 66, a file that is not a kd model 65, a model without the input
-    /// normalization 65, an output in a missing folder 73; none leaves an output behind.
+    /// normalization 65, a model cut short what kd eval answers for it, an output in a
+    /// missing folder 73; none leaves an output behind.
     @Test func badInputsAreRefused() throws {
         let dir = try TempDir()
         let onnx = dir.file("out.onnx")
@@ -207,6 +221,12 @@ import Testing
             try InputNormalization(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]).write(to: $0)
         }
         try refused(model, out: dir.file("no/such/folder/out.onnx"), 73, ["no/such/folder"])
+        let cut = dir.file("cut.h5")
+        let whole = try Data(contentsOf: URL(fileURLWithPath: model))
+        try whole.prefix(whole.count * 6 / 10).write(to: URL(fileURLWithPath: cut))
+        let eval = try KDProcess.run(["eval", "--model", cut, "--data", cut])
+        #expect(eval.status != 0)
+        try refused(cut, eval.status, ["cut.h5"])
         let r = try KDProcess.run(["export", model, "--onnx", onnx])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(FileManager.default.fileExists(atPath: onnx))
