@@ -19,9 +19,9 @@ import ONNXSchema
 /// Cost: one copy of the weights.
 public enum ONNXModel {
     public static let opset: Int64 = 17
-    public static let irVersion: Int64 = 8
-    public static let inputName = "input"
-    public static let inputFormat = "float32 [N, C, H, W] raw pixel values 0…255; the graph normalizes them "
+    static let irVersion: Int64 = 8
+    static let inputName = "input"
+    static let inputFormat = "float32 [N, C, H, W] raw pixel values 0…255; the graph normalizes them "
         + "as (p/255 − input_mean)/input_std"
 
     /// The output's name: `logits` for a model with a head, `feature` for one without.
