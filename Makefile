@@ -24,12 +24,13 @@ test: deps h5py
 	swift build -c release
 	KD_H5PY_PYTHON=$(H5PY_VENV)/bin/python swift test -c release
 
-# h5py, safetensors and numpy (pip, in a venv) for the interop tests that read kd's feature
-# files and kd convert's safetensors as Python users do.
+# h5py, safetensors, numpy, onnx and onnxruntime (pip, in a venv) for the interop tests: kd's
+# feature files and kd convert's safetensors read as Python users do, kd export's ONNX models
+# run in onnxruntime (ExportTests).
 h5py:
 	@Pipelines/ensure-deps.sh $(TEST_DEPS)
-	@$(H5PY_VENV)/bin/python -c 'import h5py, safetensors, numpy' 2>/dev/null || \
-	  { python3 -m venv $(H5PY_VENV) && $(H5PY_VENV)/bin/pip install -q h5py safetensors numpy; }
+	@$(H5PY_VENV)/bin/python -c 'import h5py, safetensors, numpy, onnx, onnxruntime' 2>/dev/null || \
+	  { python3 -m venv $(H5PY_VENV) && $(H5PY_VENV)/bin/pip install -q h5py safetensors numpy onnx onnxruntime; }
 
 decode-demo: build
 	@Pipelines/ensure-deps.sh $(DEMO_DEPS)

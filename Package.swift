@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries from Debian: libhdf5-dev, libopenblas-dev, zlib1g-dev.
@@ -23,8 +24,15 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["HDF5", "CZlib", "KDCore"]),
         .target(name: "NeuralNet", dependencies: ["CBLAS", "HDF5", "KDCore"]),
         .target(name: "Distillation", dependencies: ["NeuralNet", "Datasets", "HDF5", "KDCore"]),
+        // ONNX's protobuf schema as Swift, generated once (Sources/ONNXSchema/README.md).
+        .target(name: "ONNXSchema", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["onnx.proto", "README.md", "generate.sh"]),
+        .target(name: "ONNXExport", dependencies: [
+            "ONNXSchema", "Distillation", "NeuralNet", "KDCore",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .executableTarget(name: "kd", dependencies: [
-            "Distillation", "NeuralNet", "Datasets", "HDF5", "KDCore",
+            "ONNXExport", "Distillation", "NeuralNet", "Datasets", "HDF5", "KDCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -5,7 +5,8 @@ struct KD: ParsableCommand {
         commandName: "kd",
         abstract: "Knowledge distillation as stages over HDF5 files.",
         version: "0.1.0",
-        subcommands: [Decode.self, Inspect.self, Summary.self, Bench.self, Train.self, Eval.self, Extract.self, Distill.self, Ensemble.self, Report.self, Convert.self]
+        subcommands: [Decode.self, Inspect.self, Summary.self, Bench.self, Train.self, Eval.self, Extract.self, Distill.self,
+                      Ensemble.self, Report.self, Convert.self, Export.self]
     )
 }
 

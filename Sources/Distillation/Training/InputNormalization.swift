@@ -37,11 +37,17 @@ public struct InputNormalization: Equatable, Sendable {
         return InputNormalization(mean: mean, std: std)
     }
 
+    /// The float32 factor a raw pixel value (0…255) of channel `c` is multiplied by, and what
+    /// is then added: p · 1/(255·std) − mean/std. `apply` and an exported ONNX model's first
+    /// nodes use these same numbers.
+    public func scale(channel c: Int) -> Float { Float(1 / (255 * std[c])) }
+    public func shift(channel c: Int) -> Float { Float(-mean[c] / std[c]) }
+
     /// Float inputs for one image: writes C×H×W values to `out`.
     @inline(__always)
     func apply(_ image: UnsafePointer<UInt8>, to out: UnsafeMutablePointer<Float>, channels: Int, plane: Int) {
         for c in 0..<channels {
-            let scale = Float(1 / (255 * std[c])), shift = Float(-mean[c] / std[c])
+            let scale = self.scale(channel: c), shift = self.shift(channel: c)
             let src = image + c * plane, dst = out + c * plane
             for i in 0..<plane { dst[i] = Float(src[i]) * scale + shift }
         }
