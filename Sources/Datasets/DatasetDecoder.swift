@@ -64,19 +64,19 @@ public enum DatasetDecoder {
         }
         let output = AtomicOutput(options.output)
         try output.claim()
-        let (files, format) = try locate(options.input, isFolder: isFolder.boolValue, format: options.format)
-        if options.classes != nil && format != .idx {
-            throw StageError.usage(
-                "--classes applies to IDX files only; \(format.rawValue) class names come from its meta files")
-        }
-
+        let (files, format): (SourceFiles, DatasetFormat)
         let written: WrittenStore
         do {
+            (files, format) = try locate(options.input, isFolder: isFolder.boolValue, format: options.format)
+            if options.classes != nil && format != .idx {
+                throw StageError.usage(
+                    "--classes applies to IDX files only; \(format.rawValue) class names come from its meta files")
+            }
             written = try write(files, format: format, classes: options.classes, pad: options.pad,
                                 limits: options.limits, to: output.partialPath)
             try output.commit()
         } catch {
-            output.discard()
+            output.abandon()
             throw error
         }
         return DecodeSummary(

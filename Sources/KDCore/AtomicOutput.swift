@@ -58,4 +58,12 @@ public struct AtomicOutput: Sendable {
     public func discard() {
         unlink(partialPath)
     }
+
+    /// Removes the partial file and gives up the claim: for a failed stage that leaves nothing
+    /// to resume, so that a process running many stages (a test, a library user) does not keep
+    /// a lock file open per failure.
+    public func abandon() {
+        discard()
+        OutputLock.held(finalPath)?.release()
+    }
 }

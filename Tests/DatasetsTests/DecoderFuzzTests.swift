@@ -55,6 +55,9 @@ import Testing
                 refused += 1
             }
             #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
+            // Success or failure, the claim is given up: thousands of decodes in one process
+            // must not keep a lock file open each.
+            #expect(OutputLock.held(out) == nil, "the claim on \(out) is still held")
             try? FileManager.default.removeItem(atPath: folder)
             try? FileManager.default.removeItem(atPath: out)
         }
