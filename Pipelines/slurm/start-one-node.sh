@@ -24,11 +24,19 @@ MUNGE_SOCKET=/run/munge/munge.socket.2
 say() { echo "start-one-node: $*" >&2; }
 die() { say "$*"; exit 1; }
 
+# Whether process $1 runs: a zombie does not (in some containers nobody reaps the daemons once
+# they have exited, and kill -0 still finds them).
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z* ]]
+}
+
 # The pid recorded in $1, if that process is still alive.
 live_pid() {
   local pid
   pid=$(cat "$1" 2>/dev/null) || return 1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+  [[ -n $pid ]] && alive "$pid" && echo "$pid"
 }
 
 # Stops the process whose pid file is $1 (only that process, never by name), waiting for it
@@ -37,8 +45,8 @@ stop_pidfile() {
   local pid
   pid=$(live_pid "$1") || { rm -f "$1"; return 0; }
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; sleep 0.2; fi
+  for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+  if alive "$pid"; then kill -9 "$pid" 2>/dev/null || true; sleep 0.2; fi
   rm -f "$1"
 }
 
@@ -55,7 +63,10 @@ install_if_needed() {
   command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null && return 0
   command -v apt-get >/dev/null || die "slurm is not installed and there is no apt-get to install it"
   say "installing slurm-wlm and munge"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >"$DIR/apt.log" 2>&1 \
+  export DEBIAN_FRONTEND=noninteractive
+  # A fresh machine may have no package lists yet: update once, only if the first try fails.
+  apt-get install -y -qq slurm-wlm munge >"$DIR/apt.log" 2>&1 \
+    || { apt-get update -qq >>"$DIR/apt.log" 2>&1 && apt-get install -y -qq slurm-wlm munge >>"$DIR/apt.log" 2>&1; } \
     || die "apt-get install slurm-wlm munge failed (see $DIR/apt.log)"
 }
 
@@ -85,10 +96,10 @@ start_munge() {
     mkdir -p "$DIR/munge"
     chown munge:munge "$DIR/munge"
     ln -sfn munge/munged.pid "$DIR/munged.pid"
-    runuser -u munge -- munged --pid-file="$DIR/munge/munged.pid" >>"$DIR/munged.log" 2>&1 \
+    runuser -u munge -- munged --pid-file="$DIR/munge/munged.pid" </dev/null >>"$DIR/munged.log" 2>&1 \
       || die "munged did not start (see $DIR/munged.log)"
   else
-    munged --force --pid-file="$DIR/munged.pid" >>"$DIR/munged.log" 2>&1 \
+    munged --force --pid-file="$DIR/munged.pid" </dev/null >>"$DIR/munged.log" 2>&1 \
       || die "munged did not start (see $DIR/munged.log)"
   fi
   for _ in $(seq 50); do
@@ -149,8 +160,21 @@ PartitionName=kd Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+# Closes every descriptor this script inherited beyond standard input, output and error (and
+# 255, from which bash reads the script). The daemons started below would inherit them and hold
+# them open for their lifetime — among them whatever the caller watches to learn that this
+# script has exited (Foundation's Process does so, and would wait forever).
+close_inherited_descriptors() {
+  local path fd
+  for path in "/proc/$$"/fd/*; do
+    fd=${path##*/}
+    if (( fd > 2 && fd != 255 )); then exec {fd}>&- 2>/dev/null || true; fi
+  done
+}
+
 start() {
   [[ $(id -u) == 0 ]] || die "needs root (it installs packages and runs the SLURM daemons as root)"
+  close_inherited_descriptors
   mkdir -p "$DIR"
   install_if_needed
   # Leftovers from an earlier start (a killed test, say) would hold the ports.
@@ -162,8 +186,12 @@ start() {
   export SLURM_CONF=$CONF
   local began=$SECONDS
   # -c: a clean start, forgetting jobs of an earlier cluster in this folder.
-  slurmctld -c -f "$CONF" || die "slurmctld did not start (see $DIR/slurmctld.log)"
-  slurmd -f "$CONF" -N "$(hostname -s)" || die "slurmd did not start (see $DIR/slurmd.log)"
+  # The daemons get none of this script's standard streams: a caller reading our output to
+  # its end (a test, $(…)) would otherwise wait for them to exit.
+  slurmctld -c -f "$CONF" </dev/null >>"$DIR/slurmctld.out" 2>&1 \
+    || die "slurmctld did not start (see $DIR/slurmctld.log, $DIR/slurmctld.out)"
+  slurmd -f "$CONF" -N "$(hostname -s)" </dev/null >>"$DIR/slurmd.out" 2>&1 \
+    || die "slurmd did not start (see $DIR/slurmd.log, $DIR/slurmd.out)"
   # The node registers within a second or two; idle means jobs can start on it.
   for _ in $(seq 300); do
     if [[ $(sinfo -h -N -o '%t' 2>/dev/null) == idle ]]; then
