@@ -14,6 +14,16 @@
 # shares the system's munged (authentication) when one is running, and starts one otherwise.
 set -euo pipefail
 
+# A caller may start this script with most signals blocked (a Swift test's worker thread does).
+# Everything started here would inherit that mask: a slurmd that never sees SIGTERM can only be
+# killed, and neither could this script be. Bash cannot change its signal mask, so the script
+# runs itself again through perl (perl-base, always on Debian) with none blocked.
+if [[ -z ${KD_SLURM_SIGNALS_UNBLOCKED:-} ]]; then
+  export KD_SLURM_SIGNALS_UNBLOCKED=1
+  exec perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die "sigprocmask: $!\n";
+                        exec { $ARGV[0] } @ARGV or die "$ARGV[0]: $!\n"' -- bash "$0" "$@"
+fi
+
 DIR=${KD_SLURM_DIR:-/tmp/kd-slurm}
 CONF=$DIR/slurm.conf
 # Not SLURM's default ports (6817/6818), so a real slurmctld or slurmd here is not in the way.
@@ -51,12 +61,12 @@ stop_pidfile() {
 }
 
 stop() {
-  # Side by side: each takes a second or two to go.
-  stop_pidfile "$DIR/slurmd.pid" &
-  stop_pidfile "$DIR/slurmctld.pid" &
+  # slurmd first, while the controller still answers: a slurmd stopping after the controller
+  # is gone can spend its whole message timeout trying to reach it.
+  stop_pidfile "$DIR/slurmd.pid"
+  stop_pidfile "$DIR/slurmctld.pid"
   # munged only if this script started it: a system munged serves others too.
-  stop_pidfile "$DIR/munged.pid" &
-  wait
+  stop_pidfile "$DIR/munged.pid"
 }
 
 install_if_needed() {
@@ -168,7 +178,8 @@ close_inherited_descriptors() {
   local path fd
   for path in "/proc/$$"/fd/*; do
     fd=${path##*/}
-    if (( fd > 2 && fd != 255 )); then exec {fd}>&- 2>/dev/null || true; fi
+    # (closing one that is already gone, such as the listing's own, is no error)
+    if (( fd > 2 && fd != 255 )); then exec {fd}>&-; fi
   done
 }
 
@@ -192,18 +203,29 @@ start() {
     || die "slurmctld did not start (see $DIR/slurmctld.log, $DIR/slurmctld.out)"
   slurmd -f "$CONF" -N "$(hostname -s)" </dev/null >>"$DIR/slurmd.out" 2>&1 \
     || die "slurmd did not start (see $DIR/slurmd.log, $DIR/slurmd.out)"
-  # The node registers within a second or two; idle means jobs can start on it.
-  for _ in $(seq 300); do
-    if [[ $(sinfo -h -N -o '%t' 2>/dev/null) == idle ]]; then
+  # The node registers within a second or two; idle means jobs can start on it. A daemon that
+  # died (a port in use, a bad config) ends the wait at once: sinfo would only time out.
+  local state="" daemon
+  while (( SECONDS - began < 30 )); do
+    state=$(timeout 5 sinfo -h -N -o '%t' 2>/dev/null || true)
+    if [[ $state == idle ]]; then
       say "node $(hostname -s) idle after $(( SECONDS - began )) s"
       echo "export SLURM_CONF=$CONF"
       return 0
     fi
+    for daemon in slurmctld slurmd; do
+      # (no pid file yet: the daemon is still starting)
+      if [[ -s $DIR/$daemon.pid ]] && ! live_pid "$DIR/$daemon.pid" >/dev/null; then
+        tail -n 5 "$DIR/$daemon.log" >&2 || true
+        stop
+        die "$daemon exited (see $DIR/$daemon.log)"
+      fi
+    done
     sleep 0.1
   done
-  sinfo -N -l >&2 || true
   tail -n 20 "$DIR/slurmctld.log" "$DIR/slurmd.log" >&2 || true
-  die "the node did not become idle within 30 s"
+  stop
+  die "the node did not become idle within 30 s (state: ${state:-unknown})"
 }
 
 case ${1:-} in

@@ -8,8 +8,8 @@ import Testing
 /// same pipeline run here without SLURM.
 ///
 /// Needs root (Pipelines/slurm/start-one-node.sh installs slurm-wlm and munge and runs the
-/// daemons); skipped with the reason printed otherwise — except in CI (CI=true), which runs as
-/// root on Debian, where a cluster that cannot start is a failure.
+/// daemons): skipped with the reason printed when not root, or when the cluster cannot be
+/// installed or started — except in CI (CI=true, root on Debian), where that is a failure.
 @Suite(.serialized) struct SlurmTests {
     /// The cluster of start-one-node.sh in a folder and on ports of its own (so a cluster
     /// started by hand for trials is not in the way), stopped when the value goes away.
@@ -25,7 +25,7 @@ import Testing
         private init(startSeconds: Double) { self.startSeconds = startSeconds }
 
         /// Starts the cluster, or says why it cannot run here and returns nil: printed when
-        /// skipping is fine, an issue in CI.
+        /// skipping is fine, an issue when CI (as root) could not start it.
         static func start() -> OneNodeCluster? {
             let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
             func unavailable(_ reason: String) -> OneNodeCluster? {
@@ -36,7 +36,10 @@ import Testing
                 }
                 return nil
             }
-            guard geteuid() == 0 else { return unavailable("starting a SLURM cluster needs root") }
+            guard geteuid() == 0 else {
+                print("SlurmTests skipped: starting a SLURM cluster needs root")
+                return nil
+            }
             let began = Date()
             guard let r = try? run(script, ["start"]) else { return unavailable("\(script) could not be run") }
             guard r.status == 0 else {
@@ -70,10 +73,30 @@ import Testing
             try Self.run("/usr/bin/srun", args, environment: ["SLURM_CONF": conf])
         }
 
-        deinit {
+        /// The daemons' process ids, from their pid files.
+        var daemons: [pid_t] {
+            ["slurmctld", "slurmd"].compactMap { name in
+                (try? String(contentsOfFile: "\(Self.folder)/\(name).pid", encoding: .utf8))
+                    .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+        }
+
+        /// Whether process `pid` runs (a zombie does not: in some containers nobody reaps them).
+        static func running(_ pid: pid_t) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let end = stat.lastIndex(of: ")") else { return false }
+            return !stat[stat.index(after: end)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+        }
+
+        /// Stops the daemons; the status of `start-one-node.sh stop`. Safe to call again.
+        @discardableResult
+        func stop() -> Int32 {
             let r = try? Self.run(Self.script, ["stop"])
             if r?.status != 0 { print("SlurmTests: stopping the cluster failed: \(r?.stderr ?? "")") }
+            return r?.status ?? -1
         }
+
+        deinit { stop() }
     }
 
     @Test func aPipelineThroughSlurmEqualsTheSameRunHere() throws {
@@ -100,8 +123,11 @@ import Testing
                                     environment: ["SLURM_CONF": cluster.conf, "KD_THREADS": ""])
         let slurmSeconds = Date().timeIntervalSince(began)
         #expect(remote.status == 0, "\(remote.output)")
-        print(String(format: "SlurmTests: cluster up in %.1f s; the pipeline took %.1f s through SLURM, %.1f s here",
-                     cluster.startSeconds, slurmSeconds, localSeconds))
+        began = Date()
+        defer {
+            print(String(format: "SlurmTests: cluster up in %.1f s; the pipeline took %.1f s through SLURM, %.1f s here; "
+                         + "checks %.1f s", cluster.startSeconds, slurmSeconds, localSeconds, Date().timeIntervalSince(began)))
+        }
 
         // Every kd command make ran went through srun, with no --threads of its own.
         let kd = KDProcess.binary.path + " "
@@ -130,5 +156,11 @@ import Testing
         // Stages are resumable, so a requeued or repeated run finds nothing left to do.
         #expect(try there.make([there.runs + target], log: there.dir.file("again.log"), question: true,
                                variables: variables).status == 0)
+
+        // Torn down: the daemons are gone (within the script's wait), not left for the next run.
+        let daemons = cluster.daemons
+        #expect(daemons.count == 2 && daemons.allSatisfy(OneNodeCluster.running), "\(daemons) ran")
+        #expect(cluster.stop() == 0)
+        #expect(!daemons.contains(where: OneNodeCluster.running), "\(daemons) still run after stop")
     }
 }
