@@ -18,7 +18,7 @@ set -euo pipefail
 # Everything started here would inherit that mask: a slurmd that never sees SIGTERM can only be
 # killed, and neither could this script be. Bash cannot change its signal mask, so the script
 # runs itself again through perl (perl-base, always on Debian) with none blocked.
-if [[ -z ${KD_SLURM_SIGNALS_UNBLOCKED:-} ]]; then
+if [[ -z ${KD_SLURM_SIGNALS_UNBLOCKED:-} ]] && command -v perl >/dev/null; then
   export KD_SLURM_SIGNALS_UNBLOCKED=1
   exec perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die "sigprocmask: $!\n";
                         exec { $ARGV[0] } @ARGV or die "$ARGV[0]: $!\n"' -- bash "$0" "$@"
@@ -61,8 +61,8 @@ stop_pidfile() {
 }
 
 stop() {
-  # slurmd first, while the controller still answers: a slurmd stopping after the controller
-  # is gone can spend its whole message timeout trying to reach it.
+  # The reverse of starting: slurmd, then the controller it reports to, then munged, which
+  # both use to authenticate their messages.
   stop_pidfile "$DIR/slurmd.pid"
   stop_pidfile "$DIR/slurmctld.pid"
   # munged only if this script started it: a system munged serves others too.
