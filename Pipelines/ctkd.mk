@@ -40,28 +40,28 @@ C := $(RUNS)/ctkd
 CTKD_METHODS := baseline kd at ctkd
 
 $(C)/expert/model.h5: $(STORE)
-	$(KD) train --arch $(CTKD_EXPERT) --data $(STORE) --out $(@D) --recipe $(CTKD_EXPERT_RECIPE) \
-	  --threads $(TEACHER_THREADS)
+	$(TEACHER_LAUNCH) $(KD) train --arch $(CTKD_EXPERT) $(call threads,$(TEACHER_THREADS)) \
+	  --data $(STORE) --out $(@D) --recipe $(CTKD_EXPERT_RECIPE)
 $(C)/expert/features.h5: $(C)/expert/model.h5 | $(STORE)
-	$(KD) extract --model $< --data $(STORE) --out $@ --attention $(CTKD_TAPS) $(EXTRACT_FLAGS) \
-	  --threads $(TEACHER_THREADS)
+	$(TEACHER_LAUNCH) $(KD) extract --model $< --data $(STORE) $(call threads,$(TEACHER_THREADS)) \
+	  --out $@ --attention $(CTKD_TAPS) $(EXTRACT_FLAGS)
 
 ctkd_student = $(C)/$(1)/student-seed$(2)/model.h5
 # The students of one seed: ctkd_students(seed)
 define ctkd_students
 $(call ctkd_student,baseline,$(1)): $(STORE)
-	$$(KD) train --arch $(CTKD_STUDENT) --data $(STORE) --out $$(@D) --recipe $(CTKD_STUDENT_RECIPE) --seed $(1) \
-	  --threads $(THREADS)
+	$$(LAUNCH) $$(KD) train --arch $(CTKD_STUDENT) --data $(STORE) --out $$(@D) --recipe $(CTKD_STUDENT_RECIPE) \
+	  --seed $(1) $(call threads,$(THREADS))
 $(call ctkd_student,kd,$(1)): $(C)/expert/features.h5 | $(STORE)
-	$$(KD) distill --method kd --arch $(CTKD_STUDENT) --targets $$< $(KD_FLAGS) --data $(STORE) --out $$(@D) \
-	  --recipe $(CTKD_STUDENT_RECIPE) --seed $(1) --threads $(THREADS)
+	$$(LAUNCH) $$(KD) distill --method kd --arch $(CTKD_STUDENT) --targets $$< $(KD_FLAGS) --data $(STORE) --out $$(@D) \
+	  --recipe $(CTKD_STUDENT_RECIPE) --seed $(1) $(call threads,$(THREADS))
 $(call ctkd_student,at,$(1)): $(C)/expert/features.h5 | $(STORE)
-	$$(KD) distill --method at --arch $(CTKD_STUDENT) --targets $$< --attention $(CTKD_TAPS) --beta 1000 \
-	  --data $(STORE) --out $$(@D) --recipe $(CTKD_STUDENT_RECIPE) --seed $(1) --threads $(THREADS)
+	$$(LAUNCH) $$(KD) distill --method at --arch $(CTKD_STUDENT) --targets $$< --attention $(CTKD_TAPS) --beta 1000 \
+	  --data $(STORE) --out $$(@D) --recipe $(CTKD_STUDENT_RECIPE) --seed $(1) $(call threads,$(THREADS))
 $(call ctkd_student,ctkd,$(1)): $(C)/expert/features.h5 | $(STORE)
-	$$(KD) distill --method ctkd --arch $(CTKD_STUDENT) --scratch $(CTKD_SCRATCH) --targets $$< \
+	$$(LAUNCH) $$(KD) distill --method ctkd --arch $(CTKD_STUDENT) --scratch $(CTKD_SCRATCH) --targets $$< \
 	  --attention $(CTKD_TAPS) $(CTKD_FLAGS) --data $(STORE) --out $$(@D) --recipe $(CTKD_STUDENT_RECIPE) \
-	  --seed $(1) --threads $(THREADS)
+	  --seed $(1) $(call threads,$(THREADS))
 endef
 $(foreach s,$(SEEDS),$(eval $(call ctkd_students,$(s))))
 

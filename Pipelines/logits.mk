@@ -40,13 +40,14 @@ METHODS := baseline kd takd dgkd
 # --drop 1 where a level has more than one teacher.
 drop_for = $(if $(word 2,$(1)),--drop 1,)
 # distill(arch, targets, seed): the command that trains $(@D) from the stored logits of targets.
-distill = $$(KD) distill --method kd --arch $(1) $(addprefix --targets ,$(2)) $(call drop_for,$(2)) $(KD_FLAGS) \
-	  --data $(STORE) --out $$(@D) --recipe $(LOGIT_STUDENT_RECIPE) --seed $(3) --threads $(THREADS)
+distill = $$(LAUNCH) $$(KD) distill --method kd --arch $(1) $(addprefix --targets ,$(2)) $(call drop_for,$(2)) \
+	  $(KD_FLAGS) --data $(STORE) --out $$(@D) --recipe $(LOGIT_STUDENT_RECIPE) --seed $(3) $(call threads,$(THREADS))
 
 $(L)/teacher/model.h5: $(STORE)
-	$(KD) train --arch $(LOGIT_TEACHER) --data $(STORE) --out $(@D) --recipe $(LOGIT_TEACHER_RECIPE) \
-	  --threads $(TEACHER_THREADS)
+	$(TEACHER_LAUNCH) $(KD) train --arch $(LOGIT_TEACHER) $(call threads,$(TEACHER_THREADS)) \
+	  --data $(STORE) --out $(@D) --recipe $(LOGIT_TEACHER_RECIPE)
 $(L)/teacher/features.h5: THREADS = $(TEACHER_THREADS)
+$(L)/teacher/features.h5: STAGE_LAUNCH = $(TEACHER_LAUNCH)
 
 define assistant
 $(L)/$(1)/$(2)/model.h5: $(3) | $(STORE)
@@ -69,8 +70,8 @@ $(call student_of,$(1),$(2)): $(3) | $(STORE)
 endef
 define students
 $(call student_of,baseline,$(1)): $(STORE)
-	$$(KD) train --arch $(LOGIT_STUDENT) --data $(STORE) --out $$(@D) --recipe $(LOGIT_STUDENT_RECIPE) --seed $(1) \
-	  --threads $(THREADS)
+	$$(LAUNCH) $$(KD) train --arch $(LOGIT_STUDENT) --data $(STORE) --out $$(@D) --recipe $(LOGIT_STUDENT_RECIPE) \
+	  --seed $(1) $(call threads,$(THREADS))
 $(call student,kd,$(1),$(L)/teacher/features.h5)
 $(call student,takd,$(1),$(L)/takd/$(TAKD_TA)/features.h5)
 $(call student,dgkd,$(1),$(DGKD_ABOVE))

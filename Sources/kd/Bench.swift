@@ -26,7 +26,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds to measure for, after two warm-up steps.")
     var seconds: Double = 6
 
-    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else all cores).")
+    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else SLURM_CPUS_PER_TASK, else the cores kd may run on).")
     var threads: Int?
 
     @Option(help: "Input shape CxHxW (default: the architecture's, 3x32x32 for the presets).")

@@ -11,7 +11,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Data store made by kd decode.") var data: String
     @Option(help: "Split to evaluate.") var split: String = "test"
     @Option(help: "Images per forward pass.") var batch: Int = 256
-    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else all cores).") var threads: Int?
+    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else SLURM_CPUS_PER_TASK, else the cores kd may run on).") var threads: Int?
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {

@@ -55,7 +55,7 @@ struct Extract: ParsableCommand {
     @Option(help: "Images per forward pass (the features are bitwise reproducible for a fixed batch and thread count).")
     var batch: Int = 256
 
-    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else all cores).")
+    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else SLURM_CPUS_PER_TASK, else the cores kd may run on).")
     var threads: Int?
 
     @Option(help: "Views per training image: the plain image plus V-1 random crops and flips.")

@@ -25,7 +25,7 @@ struct RecipeOptions: ParsableArguments {
     @Flag(help: "Random crop with 4-pixel zero padding and horizontal flip.") var augment = false
     @Option(name: .customLong("val-split"), help: "Hold out N training images (seeded) for validation.") var valSplit: Int?
     @Option(help: "Train on the first N training images only.") var limit: Int?
-    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else all cores).") var threads: Int?
+    @Option(help: "Cores for OpenBLAS and the engine's loops (default: KD_THREADS, else SLURM_CPUS_PER_TASK, else the cores kd may run on).") var threads: Int?
     @Option(name: .customLong("keep-checkpoints"), help: "Newest checkpoints kept.") var keepCheckpoints: Int = 2
     @Flag(help: "Discard an existing run in the run folder and start over.") var restart = false
 

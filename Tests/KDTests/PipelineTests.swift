@@ -34,10 +34,14 @@ import Testing
 
         /// `make -C Pipelines -j2 VARIABLES… targets`, with output to `log`. Foundation starts a
         /// child in a process group of its own, so make and its kd children can be killed together.
-        func start(_ targets: [String], log: String, question: Bool = false) throws -> Process {
+        /// `variables` replaces the usual ones; `environment` adds to this process's.
+        func start(_ targets: [String], log: String, question: Bool = false, variables: [String]? = nil,
+                   environment: [String: String] = [:]) throws -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
-            p.arguments = ["-C", PipelineTests.pipelines, "-j2"] + (question ? ["-q"] : []) + variables + targets
+            p.arguments = ["-C", PipelineTests.pipelines, "-j2"] + (question ? ["-q"] : []) + (variables ?? self.variables)
+                + targets
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             p.standardOutput = handle
@@ -46,8 +50,9 @@ import Testing
             return p
         }
 
-        func make(_ targets: [String], log: String, question: Bool = false) throws -> (status: Int32, output: String) {
-            let p = try start(targets, log: log, question: question)
+        func make(_ targets: [String], log: String, question: Bool = false, variables: [String]? = nil,
+                  environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+            let p = try start(targets, log: log, question: question, variables: variables, environment: environment)
             p.waitUntilExit()
             return (p.terminationStatus, try String(contentsOfFile: log, encoding: .utf8))
         }

@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import Foundation
 import KDCore
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,11 @@ import Darwin
 /// (by images or rows), so each worker's product runs next to its own im2col in cache, and no
 /// idle OpenBLAS threads spin between products while the elementwise loops run.
 ///
-/// Defaults to `KD_THREADS` when it holds a positive integer, otherwise to the number of cores.
+/// Defaults to `KD_THREADS` when it holds a positive integer; otherwise, under SLURM, to the
+/// job step's `SLURM_CPUS_PER_TASK` (so `srun --cpus-per-task=4 kd …` uses 4 cores); otherwise to
+/// the cores the process may run on (its CPU affinity: `taskset`, cgroup cpusets), else the
+/// number of cores online. A `SLURM_CPUS_PER_TASK` that is not in 1…`maximum` is ignored with a
+/// warning: SLURM, not the user, sets it, and every stage still runs correctly on the fallback.
 /// Every parallel loop gives each item the same arithmetic whatever the split, and partial sums
 /// are combined in a fixed order, so results are bitwise the same run to run for a fixed count.
 /// Cost of a parallel loop: one dispatch (a few microseconds) when it splits at all.
@@ -51,13 +56,48 @@ public enum ComputeThreads {
     }
 
     private static func configureDefault() -> Int {
-        var n = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        if let text = getenv("KD_THREADS"), let value = Int(String(cString: text)), value >= 1 {
-            n = value
-        }
+        let chosen = defaultCount(environment: ProcessInfo.processInfo.environment,
+                                  affinity: affinityCount(),
+                                  online: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        if let warning = chosen.warning { Console.warn(warning) }
         openblas_set_num_threads(1)
         keepFreedMemoryForReuse()
-        return max(1, n)
+        return chosen.count
+    }
+
+    /// The default bound on cores and, when a variable was ignored, why: `KD_THREADS` if it is
+    /// a positive integer (as before, anything else there is ignored silently), then
+    /// `SLURM_CPUS_PER_TASK` if set (validated), then `affinity` (the cores the process may run
+    /// on, nil when unknown), then `online`. Pure, for the tests.
+    public static func defaultCount(environment: [String: String], affinity: Int?, online: Int)
+        -> (count: Int, warning: String?) {
+        let fallback = max(1, min(affinity ?? online, maximum))
+        if let text = environment["KD_THREADS"], let value = Int(text), value >= 1 {
+            return (min(value, maximum), nil)
+        }
+        guard let text = environment["SLURM_CPUS_PER_TASK"] else { return (fallback, nil) }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (1...maximum).contains(value) else {
+            return (fallback, "SLURM_CPUS_PER_TASK=\"\(text)\" is not a number of cores in 1…\(maximum); "
+                    + "ignoring it and using \(fallback) (set --threads or KD_THREADS to choose)")
+        }
+        return (value, nil)
+    }
+
+    /// The number of cores this process may run on (sched_getaffinity), or nil when the system
+    /// does not say. Looked up by name: Swift's Glibc module leaves sched_getaffinity out.
+    public static func affinityCount() -> Int? {
+        #if canImport(Glibc)
+        typealias GetAffinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer?) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sched_getaffinity") else { return nil }
+        var mask = [UInt64](repeating: 0, count: maximum / 64)   // one bit per core, as cpu_set_t
+        let status = mask.withUnsafeMutableBytes {
+            unsafeBitCast(symbol, to: GetAffinity.self)(0, $0.count, $0.baseAddress)
+        }
+        let cores = mask.reduce(0) { $0 + $1.nonzeroBitCount }
+        return status == 0 && cores > 0 ? cores : nil
+        #else
+        return nil
+        #endif
     }
 
     /// Layers return fresh tensors, and a training step frees and allocates hundreds of MB of
