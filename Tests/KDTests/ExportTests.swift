@@ -69,21 +69,12 @@ import Testing
                 try values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: path))
                 return path
             }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: python)
-            p.arguments = ["-c", script, onnx, try raw(pixels, "pixels.f32"), try raw(expected, "expected.f32"),
-                           "\(shape)", batches.map(String.init).joined(separator: ",")]
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            let problems = PipeReader(err.fileHandleForReading)
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = String(decoding: problems.wait(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "onnxruntime check of \(onnx) failed: \(stderr)")
-            guard p.terminationStatus == 0 else { return nil }
-            return try JSONDecoder().decode(RuntimeCheck.self, from: data)
+            let r = try ChildProcess.start(URL(fileURLWithPath: python),
+                                           ["-c", script, onnx, try raw(pixels, "pixels.f32"), try raw(expected, "expected.f32"),
+                                            "\(shape)", batches.map(String.init).joined(separator: ",")]).finish()
+            #expect(r.status == 0, "onnxruntime check of \(onnx) failed: \(r.stderr)")
+            guard r.status == 0 else { return nil }
+            return try JSONDecoder().decode(RuntimeCheck.self, from: Data(r.stdout.utf8))
         }
     }
 

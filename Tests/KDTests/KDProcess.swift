@@ -22,24 +22,39 @@ enum KDProcess {
 
     @discardableResult
     static func run(_ args: [String], environment: [String: String] = [:]) throws -> KDRun {
+        try ChildProcess.start(binary, args, environment: environment.mapValues { Optional($0) }).finish()
+    }
+}
+
+/// A program started by a test, its standard output and error each drained on a thread of
+/// its own from the start, so a child that fills either pipe can never block on it.
+struct ChildProcess {
+    let process: Process
+    let output: PipeReader
+    let errors: PipeReader
+
+    /// Starts `executable` with this process's environment, `environment` on top (a nil value
+    /// removes the variable), and standard input from /dev/null.
+    static func start(_ executable: URL, _ args: [String], environment: [String: String?] = [:]) throws -> ChildProcess {
         let p = Process()
-        p.executableURL = binary
+        p.executableURL = executable
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         p.environment = env
+        p.standardInput = FileHandle.nullDevice
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        // Both pipes are drained at once (standard error on another thread) before waiting, so
-        // a child that fills either pipe can never block on it.
-        let errorData = PipeReader(err.fileHandleForReading)
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = errorData.wait()
-        p.waitUntilExit()
-        return KDRun(status: p.terminationStatus,
-                     stdout: String(decoding: o, as: UTF8.self),
+        return ChildProcess(process: p, output: PipeReader(out.fileHandleForReading), errors: PipeReader(err.fileHandleForReading))
+    }
+
+    /// Waits for the program to end: its status and everything it wrote.
+    func finish() -> KDRun {
+        let (o, e) = (output.wait(), errors.wait())
+        process.waitUntilExit()
+        return KDRun(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
                      stderr: String(decoding: e, as: UTF8.self))
     }
 }
@@ -56,26 +71,13 @@ extension KDProcess {
     /// seconds from the signal to the process's exit.
     static func signalled(_ args: [String], environment: [String: String] = [:], signal: Int32, delay: Double = 0,
                           when ready: (String) -> Bool) throws -> (run: KDRun, secondsToExit: Double) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let output = PipeReader(out.fileHandleForReading), errors = PipeReader(err.fileHandleForReading)
-        while p.isRunning, !ready(errors.soFar) { usleep(2_000) }
+        let child = try ChildProcess.start(binary, args, environment: environment.mapValues { Optional($0) })
+        while child.process.isRunning, !ready(child.errors.soFar) { usleep(2_000) }
         usleep(UInt32(delay * 1_000_000))
         let sent = Date()
-        kill(p.processIdentifier, signal)
-        let (o, e) = (output.wait(), errors.wait())
-        p.waitUntilExit()
-        return (KDRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self)),
-                Date().timeIntervalSince(sent))
+        kill(child.process.processIdentifier, signal)
+        let run = child.finish()
+        return (run, Date().timeIntervalSince(sent))
     }
 }
 

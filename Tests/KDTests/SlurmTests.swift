@@ -50,22 +50,8 @@ import Testing
 
         /// Runs `tool args` with the cluster's folder and ports in the environment.
         static func run(_ tool: String, _ args: [String], environment: [String: String] = [:]) throws -> KDRun {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: tool)
-            p.arguments = args
-            p.environment = ProcessInfo.processInfo.environment.merging(Self.environment) { $1 }
-                .merging(environment) { $1 }
-            p.standardInput = FileHandle.nullDevice
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            let errors = PipeReader(err.fileHandleForReading)
-            let o = out.fileHandleForReading.readDataToEndOfFile()
-            let e = errors.wait()
-            p.waitUntilExit()
-            return KDRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e, as: UTF8.self))
+            let changes = Self.environment.merging(environment) { $1 }.mapValues { Optional($0) }
+            return try ChildProcess.start(URL(fileURLWithPath: tool), args, environment: changes).finish()
         }
 
         /// `srun args` on this cluster.

@@ -39,22 +39,7 @@ import Testing
 
         /// Runs `tool` with exactly the parent's environment plus `changes` (nil removes).
         static func run(_ tool: String, _ args: [String], _ changes: [String: String?]) throws -> KDRun {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: tool)
-            p.arguments = args
-            var env = ProcessInfo.processInfo.environment
-            for (k, v) in changes { env[k] = v }
-            p.environment = env
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            let errors = PipeReader(err.fileHandleForReading)
-            let o = out.fileHandleForReading.readDataToEndOfFile()
-            let e = errors.wait()
-            p.waitUntilExit()
-            return KDRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e, as: UTF8.self))
+            try ChildProcess.start(URL(fileURLWithPath: tool), args, environment: changes).finish()
         }
     }
 
