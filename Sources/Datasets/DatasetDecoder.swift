@@ -63,7 +63,7 @@ public enum DatasetDecoder {
             throw StageError.noInput("input \(options.input) does not exist; expected a dataset folder or a .tar.gz archive")
         }
         let output = AtomicOutput(options.output)
-        try output.claim()
+        try output.claim(inputs: [options.input])
         let (files, format): (SourceFiles, DatasetFormat)
         let written: WrittenStore
         do {

@@ -37,10 +37,21 @@ public struct AtomicOutput: Sendable {
         }
     }
 
-    /// Checks the folder as `checkWritable` does, then claims the output for this process
-    /// (`OutputLock`): 75 when another kd process is writing it.
-    public func claim() throws {
+    /// Checks the folder as `checkWritable` does and that the result would not replace one of
+    /// the stage's `inputs` (64: the same file, under any name), then claims the output for
+    /// this process (`OutputLock`): 75 when another kd process is writing it.
+    public func claim(inputs: [String] = []) throws {
         try checkWritable()
+        var output = stat()
+        if stat(finalPath, &output) == 0 {
+            for input in inputs {
+                var other = stat()
+                if stat(input, &other) == 0, other.st_dev == output.st_dev, other.st_ino == output.st_ino {
+                    throw StageError.usage("the output \(finalPath) is the input \(input); kd never writes over its "
+                                           + "input: choose another output")
+                }
+            }
+        }
         try OutputLock.claim(finalPath)
     }
 

@@ -27,7 +27,7 @@ public enum ONNXExportStage {
 
     public static func run(modelPath: String, outPath: String) throws -> Outcome {
         let output = AtomicOutput(outPath)
-        try output.claim()
+        try output.claim(inputs: [modelPath])
         let trained = try TrainedModel.load(path: modelPath)
         let onnx = try ONNXModel.build(trained, sourceSHA256: try FileDigest.sha256(path: modelPath))
         let bytes: Data

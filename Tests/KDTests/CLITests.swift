@@ -113,4 +113,30 @@ import Testing
         }
         #expect(try [store, model, targets].map { try Data(contentsOf: URL(fileURLWithPath: $0)) } == inputs)
     }
+
+    /// An output that is one of the stage's inputs — by its own name or another (a symbolic
+    /// link) — is refused with 64 before anything is written: the input stays byte-identical.
+    @Test func anOutputThatIsAnInputIsRefused() throws {
+        let dir = try TempDir()
+        let store = try SyntheticStore.make(in: dir, train: 60, test: 20)
+        let model = dir.file("t/model.h5")
+        #expect(try KDProcess.run(["train", "--arch", "small", "--data", store, "--out", dir.file("t"), "--epochs", "1",
+                                   "--batch-size", "20", "--threads", "1"]).status == 0)
+        try FileManager.default.createSymbolicLink(atPath: dir.file("alias.h5"), withDestinationPath: model)
+        let inputs = try [store, model].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        for (arguments, input) in [
+            (["export", model, "--onnx", model], model),
+            (["export", model, "--onnx", dir.file("alias.h5")], model),
+            (["convert", model, model], model),
+            (["extract", "--model", model, "--data", store, "--out", store], store),
+            (["extract", "--model", model, "--data", store, "--out", dir.file("alias.h5")], model),
+        ] {
+            let r = try KDProcess.run(arguments)
+            #expect(r.status == 64, "\(arguments): \(r.stderr)")
+            #expect(r.stderr.contains("is the input \(input)") && r.stderr.contains("never writes over its input"),
+                    "\(arguments): \(r.stderr)")
+        }
+        #expect(try [store, model].map { try Data(contentsOf: URL(fileURLWithPath: $0)) } == inputs)
+        #expect(!FileManager.default.fileExists(atPath: model + ".partial") && !FileManager.default.fileExists(atPath: store + ".partial"))
+    }
 }

@@ -364,10 +364,15 @@ import Testing
             let r = try f.extract(out, flags)
             #expect(r.status == 64 && r.stderr.contains(message), "\(flags): \(r.stderr)")
         }
-        // --out naming a file that is not a feature file (here the store itself) is refused.
+        // --out naming a file that is not a feature file (a copy of the store) is refused, and
+        // so, before that, is the store itself: an input.
         let store = try Data(contentsOf: URL(fileURLWithPath: f.store))
+        try store.write(to: URL(fileURLWithPath: f.dir.file("copy.h5")))
+        let overCopy = try f.extract(f.dir.file("copy.h5"))
+        #expect(overCopy.status == 73 && overCopy.stderr.contains("is not a kd feature file"), "\(overCopy.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: f.dir.file("copy.h5"))) == store)
         let overStore = try f.extract(f.store)
-        #expect(overStore.status == 73 && overStore.stderr.contains("is not a kd feature file"))
+        #expect(overStore.status == 64 && overStore.stderr.contains("is the input"), "\(overStore.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: f.store)) == store)
     }
 

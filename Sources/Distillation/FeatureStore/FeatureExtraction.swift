@@ -89,7 +89,7 @@ public struct FeatureExtraction {
                                        attention: attention)
         let chosen = try chosenSplits(of: store)
         let output = AtomicOutput(outPath)
-        try output.claim()
+        try output.claim(inputs: [modelPath, dataPath])
 
         let modelSHA = try FileDigest.sha256(path: modelPath)
         let dataSHA = try FileDigest.sha256(path: dataPath)

@@ -77,7 +77,7 @@ public enum ModelConversion {
 
     static func export(_ input: String, to output: String) throws -> ConversionSummary {
         let out = AtomicOutput(output)
-        try out.claim()
+        try out.claim(inputs: [input])
         let file = try H5File.open(input)
         let model = try ModelFile.build(try ModelFile.architecture(in: file.root), from: file.root)
         try ModelFile.load(into: model, from: file.root)
@@ -109,7 +109,7 @@ public enum ModelConversion {
 
     static func importModel(_ options: ConversionOptions) throws -> ConversionSummary {
         let out = AtomicOutput(options.output)
-        try out.claim()
+        try out.claim(inputs: [options.input])
         let file = try SafeTensors(path: options.input)
         let architecture = try resolveArchitecture(options, file.metadata)
         let model: Model
