@@ -152,18 +152,10 @@ import Testing
                 out["arch"] = params.file.attrs["arch"]
                 print(json.dumps(out))
                 """
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: python)
-            p.arguments = ["-c", script, st, model]
-            let pipe = Pipe(), errors = Pipe()
-            p.standardOutput = pipe
-            p.standardError = errors
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            let problems = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(problems)")
-            let out = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(problems)")
+            let python = try ChildProcess.start(URL(fileURLWithPath: python), ["-c", script, st, model]).finish()
+            #expect(python.status == 0, "\(python.stderr)")
+            let out = try #require(try JSONSerialization.jsonObject(with: Data(python.stdout.utf8)) as? [String: Any],
+                                   "\(python.stderr)")
             let parameters = try SyntheticStore.parameterBits(model).count
             #expect(out["compared"] as? Int == parameters)
             #expect((out["different"] as? [String])?.isEmpty == true, "\(out["different"] ?? "")")

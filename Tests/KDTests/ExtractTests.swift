@@ -445,18 +445,9 @@ import Testing
             f.visititems(visit)
             print(json.dumps(out))
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", script, out]
-        let pipe = Pipe(), errors = Pipe()
-        p.standardOutput = pipe
-        p.standardError = errors
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let problems = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(problems)")
-        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(problems)")
+        let r = try ChildProcess.start(URL(fileURLWithPath: python), ["-c", script, out]).finish()
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
         let store = try FeatureStore(path: out)
         #expect(object["kind"] as? String == "features")
         #expect(object["model_sha256"] as? String == store.modelSHA256)

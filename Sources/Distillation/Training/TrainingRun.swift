@@ -377,15 +377,12 @@ public struct TrainingRun {
         let used = min(order.count, steps * batchSize)
         let progressLine = ProgressLine()
         var batch = Tensor(shape: [0])
-        var lossSum = progress.lossSum, seen = progress.seen
-        var correct = progress.correct
-        var termSums = progress.termSums, termSeen = progress.termSeen
-        let seenBefore = seen, secondsBefore = progress.seconds
-        for step in progress.step..<steps {
+        // The epoch's sums accumulate in `progress` itself, ready to be checkpointed at any step.
+        let (firstStep, seenBefore, secondsBefore) = (progress.step, progress.seen, progress.seconds)
+        for step in firstStep..<steps {
             if step > 0, StopRequest.pending != nil {
                 progressLine.clear()
-                (progress.step, progress.lossSum, progress.seen, progress.correct) = (step, lossSum, seen, correct)
-                (progress.termSums, progress.termSeen) = (termSums, termSeen)
+                progress.step = step
                 progress.seconds = secondsBefore + Date().timeIntervalSince(started)
                 (progress.rng, progress.dropoutRNG) = (rng.words, dropouts.map(\.rng.words))
                 return nil
@@ -410,40 +407,42 @@ public struct TrainingRun {
                 trainingBackward(live, batch: rows.count, gradients)
                 live.optimizer.step()
             }
-            lossSum += Double(loss) * Double(rows.count)
+            progress.lossSum += Double(loss) * Double(rows.count)
             for (i, value) in values.enumerated() {
                 guard let value else { continue }
-                termSums[i] += Double(value) * Double(rows.count)
-                termSeen[i] += Double(rows.count)
+                progress.termSums[i] += Double(value) * Double(rows.count)
+                progress.termSeen[i] += Double(rows.count)
             }
             if objective.classifies {
                 for (k, live) in lives.enumerated() {
-                    correct[k] += objective.countCorrect(outputs[Trainee.key(Objective.output, trainee: live.key)]!,
-                                                         set: data, rows: rows)
+                    progress.correct[k] += objective.countCorrect(outputs[Trainee.key(Objective.output, trainee: live.key)]!,
+                                                                  set: data, rows: rows)
                 }
             }
-            seen += rows.count
+            progress.seen += rows.count
             let elapsed = Date().timeIntervalSince(started)
             FaultPoint.pause("step")
-            let accuracy = objective.classifies ? String(format: "  acc %.1f%%", 100 * Double(correct[0]) / Double(seen)) : ""
+            let seen = progress.seen
+            let accuracy = objective.classifies ? String(format: "  acc %.1f%%", 100 * Double(progress.correct[0]) / Double(seen)) : ""
             let terms = objective.terms.count < 2 ? "" : " (" + objective.termNames.indices.map {
-                String(format: "%@ %.4f", objective.termNames[$0], termSums[$0] / max(termSeen[$0], 1))
+                String(format: "%@ %.4f", objective.termNames[$0], progress.termSums[$0] / max(progress.termSeen[$0], 1))
             }.joined(separator: ", ") + ")"
-            let stepsRun = Double(step + 1 - progress.step)
+            let stepsRun = Double(step + 1 - firstStep)
             progressLine.update(String(format: "epoch %d/%d  step %d/%d  %.0f img/s  loss %.4f%@%@  ETA %@",
                                        epoch, recipe.epochs, step + 1, steps, Double(seen - seenBefore) / elapsed,
-                                       lossSum / Double(seen), terms, accuracy,
+                                       progress.lossSum / Double(seen), terms, accuracy,
                                        ProgressLine.clock(elapsed / stepsRun * Double(steps - step - 1))))
         }
         progressLine.clear()
         let seconds = secondsBefore + Date().timeIntervalSince(started)
-        let accuracies = correct.map { Double($0) / Double(max(seen, 1)) }
-        var metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
+        let seen = progress.seen
+        let accuracies = progress.correct.map { Double($0) / Double(max(seen, 1)) }
+        var metrics = EpochMetrics(epoch: epoch, trainLoss: progress.lossSum / Double(max(seen, 1)),
                                    trainAccuracy: objective.classifies ? accuracies[0] : nil,
                                    learningRate: lives[0].optimizer.learningRate,
                                    imagesPerSecond: Double(seen) / seconds, seconds: seconds)
         if namedColumns {
-            metrics.trainColumns = zip(termSums, termSeen).map { $1 > 0 ? $0 / $1 : nil }
+            metrics.trainColumns = zip(progress.termSums, progress.termSeen).map { $1 > 0 ? $0 / $1 : nil }
                 + (objective.classifies ? accuracies.dropFirst().map { Optional($0) } : [])
             metrics.testColumns = metrics.trainColumns.map { _ in nil }
         }
