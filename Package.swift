@@ -36,12 +36,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Seeded input generation and mutation, shared by the fuzz tests of two test targets.
+        .target(name: "FuzzSupport", path: "Tests/FuzzSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "CHDF5", "KDCore"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "KDCore"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "KDCore", "FuzzSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "HDF5", "KDCore"],
                     resources: [.copy("Fixtures")]),
         // End-to-end tests drive the real `kd` binary; depending on it makes `swift test` build it.
-        .testTarget(name: "KDTests", dependencies: ["kd", "Distillation", "Datasets", "NeuralNet", "HDF5", "KDCore"],
+        .testTarget(name: "KDTests", dependencies: ["kd", "Distillation", "Datasets", "NeuralNet", "HDF5", "KDCore", "FuzzSupport"],
                     resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

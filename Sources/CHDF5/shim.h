@@ -25,5 +25,6 @@ static inline unsigned kd_H5F_ACC_EXCL(void) { return H5F_ACC_EXCL; }
 static inline hid_t kd_H5E_DEFAULT(void) { return H5E_DEFAULT; }
 static inline size_t kd_H5T_VARIABLE(void) { return H5T_VARIABLE; }
 static inline hsize_t kd_H5S_UNLIMITED(void) { return H5S_UNLIMITED; }
+static inline haddr_t kd_HADDR_UNDEF(void) { return HADDR_UNDEF; }
 
 #endif

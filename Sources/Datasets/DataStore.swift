@@ -45,7 +45,7 @@ public final class DataStore {
         self.classes = classes
         imageShape = shape
         let root = file.root
-        splitNames = try root.memberNames().filter { root.isGroup($0) }.sorted()
+        splitNames = try root.subgroupNames()
     }
 
     /// Bytes of one image (C·H·W).
@@ -129,7 +129,7 @@ public final class DataStore {
 
         /// CIFAR-100's coarse labels; nil for other datasets.
         public func readCoarseLabels() throws -> [UInt8]? {
-            guard group.contains(DataStore.coarseLabelsName) else { return nil }
+            guard try group.contains(DataStore.coarseLabelsName) else { return nil }
             return try group.openDataset(DataStore.coarseLabelsName).read(as: UInt8.self)
         }
     }

@@ -42,8 +42,8 @@ public struct FileInspection {
     /// Every dataset below `group`, depth first, in path order.
     private static func datasets(in group: H5Group) throws -> [H5Dataset] {
         try group.memberNames().flatMap { name -> [H5Dataset] in
-            if group.isGroup(name) { return try datasets(in: group.openGroup(name)) }
-            if group.isDataset(name) { return [try group.openDataset(name)] }
+            if try group.isGroup(name) { return try datasets(in: group.openGroup(name)) }
+            if try group.isDataset(name) { return [try group.openDataset(name)] }
             return []  // a named datatype or a dangling link holds no data
         }
     }
@@ -136,10 +136,10 @@ public struct ClassCounts: InspectionSection {
     /// One `ClassCounts` per kind of labels the store has (fine, and coarse for CIFAR-100).
     static func all(in file: H5File) throws -> [InspectionSection] {
         let root = file.root
-        let splits = try root.memberNames().filter { root.isGroup($0) }.sorted { splitOrder($0) < splitOrder($1) }
+        let splits = try root.subgroupNames().sorted { splitOrder($0) < splitOrder($1) }
         return try [(DataStore.labelsName, "classes"), (DataStore.coarseLabelsName, "coarse_classes")]
             .compactMap { labelsName, classesName in
-                let labelled = splits.filter { root.isDataset("\($0)/\(labelsName)") }
+                let labelled = try splits.filter { try root.isDataset("\($0)/\(labelsName)") }
                 guard !labelled.isEmpty else { return nil }
                 return try ClassCounts(file: file, labelsName: labelsName, classesName: classesName, splits: labelled)
             }

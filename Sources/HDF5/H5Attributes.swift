@@ -18,7 +18,7 @@ public enum H5AttributeValue: Equatable, Sendable {
 /// Something that carries attributes: a file (attributes of its root group "/"), a group or a
 /// dataset. Every method has a default implementation that opens the object by path, so a
 /// conformer supplies only `file` and `objectPath`. Setting an attribute that exists replaces
-/// it. Strings are stored as variable-length UTF-8 (h5dump and h5py show them as text); numbers
+/// it. Strings are stored as fixed-length UTF-8 (h5dump shows them as text, h5py as bytes); numbers
 /// as int64 or float64; arrays as one-dimensional. Cost: a few small metadata operations.
 public protocol H5AttributeHolder {
     var file: H5File { get }
@@ -80,13 +80,22 @@ extension H5AttributeHolder {
         }
     }
 
+    /// Strings are written fixed-length (NUL-padded to the longest), so that they live in the
+    /// attribute's own, checksummed object header. Variable-length strings would live in HDF5's
+    /// global heap, which has no checksum: there one damaged byte makes libhdf5 1.10 loop
+    /// forever in `H5HG_read`. Files with variable-length strings still read.
     private func writeStrings(_ name: String, _ values: [String], scalar: Bool) throws {
-        let type = try variableStringType(cset: H5T_CSET_UTF8)
+        let encoded = values.map { Array($0.utf8) }
+        let width = Swift.max(1, encoded.map(\.count).max() ?? 0)
+        let type = try h5Check(H5Tcopy(kd_H5T_C_S1()), .ioErr, file: file.path, path: objectPath, "cannot make string type")
         defer { H5Tclose(type) }
-        let cStrings = values.map { strdup($0) }
-        defer { cStrings.forEach { free($0) } }
-        try cStrings.withUnsafeBufferPointer {
-            try writeAttribute(name, type: type, count: scalar ? nil : $0.count, data: $0.baseAddress)
+        H5Tset_size(type, width)
+        H5Tset_strpad(type, H5T_STR_NULLPAD)
+        H5Tset_cset(type, H5T_CSET_UTF8)
+        var bytes = [UInt8](repeating: 0, count: width * encoded.count)
+        for (i, string) in encoded.enumerated() { bytes.replaceSubrange((i * width)..<(i * width + string.count), with: string) }
+        try bytes.withUnsafeBufferPointer {
+            try writeAttribute(name, type: type, count: scalar ? nil : encoded.count, data: $0.baseAddress)
         }
     }
 

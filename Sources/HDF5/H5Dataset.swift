@@ -10,6 +10,8 @@ public final class H5Dataset {
     /// Absolute path inside the file ("/train/images").
     public let path: String
     private let datasetID: hid_t
+    /// Whether every chunk was found written (checked before the first read).
+    private var foundWhole = false
     /// The identifier, handed out only after the calling thread is ready for HDF5 calls.
     private var id: hid_t {
         ensureLibraryReady()
@@ -118,9 +120,42 @@ public final class H5Dataset {
     /// `buffer` must hold exactly `count.reduce(1, *)` elements.
     public func read<T: H5Scalar>(into buffer: UnsafeMutableBufferPointer<T>, start: [Int], count: [Int]) throws {
         try checkType(T.self, reading: true)
-        try transfer(start: start, count: count, elements: buffer.count) { memSpace, fileSpace in
+        try transfer(start: start, count: count, elements: buffer.count, reading: true) { memSpace, fileSpace in
             guard let base = buffer.baseAddress else { return 0 }
             return H5Dread(id, T.nativeType, memSpace, fileSpace, kd_H5P_DEFAULT(), base)
+        }
+    }
+
+    /// Throws 65 when a chunk of the box `start ..< start + count` was never written: HDF5 would
+    /// read it as zeros without a word (a chunk index damaged, a writer that died). Every
+    /// dataset kd makes is written whole, so a finished file has all its chunks; a partial
+    /// file being resumed has those of its finished blocks. Cost: one walk over the chunk index
+    /// (chunks are about 1 MiB), once per opening when the dataset is whole, else per read.
+    private func checkWritten(start: [Int], count: [Int]) throws {
+        guard !foundWhole, count.reduce(1, *) > 0, let chunk = chunkShape else { return }
+        let space = try h5Check(H5Dget_space(id), .dataErr, file: file.path, path: path, "cannot get dataspace")
+        defer { H5Sclose(space) }
+        var written: hsize_t = 0   // HDF5 1.10 counts every chunk, whatever the selection
+        try h5Check(H5Dget_num_chunks(id, space, &written), .dataErr, file: file.path, path: path, "cannot count the chunks")
+        if Int(written) == zip(shape, chunk).reduce(1, { $0 * (($1.0 + $1.1 - 1) / $1.1) }) {
+            foundWhole = true
+            return
+        }
+        // Not whole (a partial file): look up each chunk the box touches.
+        let first = zip(start, chunk).map { $0 / $1 }, last = zip(zip(start, count), chunk).map { ($0.0 + $0.1 - 1) / $1 }
+        var index = first
+        while true {
+            var offset = zip(index, chunk).map { hsize_t($0 * $1) }
+            var filterMask: UInt32 = 0, address: haddr_t = 0, size: hsize_t = 0
+            try h5Check(H5Dget_chunk_info_by_coord(id, &offset, &filterMask, &address, &size), .dataErr, file: file.path, path: path,
+                        "cannot look up the chunk at \(offset)")
+            guard address != kd_HADDR_UNDEF() else {
+                throw StageError.badData("\(file.path): \(path): the chunk at \(offset.map(Int.init)) was never written "
+                    + "(rows \(start[0])..<\(start[0] + count[0]) read as zeros); the file is not whole")
+            }
+            guard let axis = (0..<index.count).last(where: { index[$0] < last[$0] }) else { return }
+            index[axis] += 1
+            for later in (axis + 1)..<index.count { index[later] = first[later] }
         }
     }
 
@@ -140,10 +175,13 @@ public final class H5Dataset {
     /// Writes the box `start ..< start + count` from memory the caller owns.
     public func write<T: H5Scalar>(from buffer: UnsafeBufferPointer<T>, start: [Int], count: [Int]) throws {
         try checkType(T.self, reading: false)
-        try transfer(start: start, count: count, elements: buffer.count) { memSpace, fileSpace in
+        try transfer(start: start, count: count, elements: buffer.count, reading: false) { memSpace, fileSpace in
             guard let base = buffer.baseAddress else { return 0 }
             return H5Dwrite(id, T.nativeType, memSpace, fileSpace, kd_H5P_DEFAULT(), base)
         }
+        // HDF5 keeps written chunks in a cache and writes them out when the dataset closes,
+        // where a failure (a full disk) cannot be reported: write them out now, and say so.
+        try h5Check(H5Dflush(id), .ioErr, file: file.path, path: path, "cannot write the data out")
     }
 
     // MARK: - Shared by reads and writes
@@ -157,8 +195,9 @@ public final class H5Dataset {
     }
 
     /// Selects the box in the file, checks it lies inside the shape and that the memory holds
-    /// exactly its elements, then runs the read or write. An empty box does nothing.
-    private func transfer(start: [Int], count: [Int], elements: Int,
+    /// exactly its elements (and, reading, that its chunks were written), then runs the read or
+    /// write. An empty box does nothing.
+    private func transfer(start: [Int], count: [Int], elements: Int, reading: Bool,
                           _ body: (_ memSpace: hid_t, _ fileSpace: hid_t) -> herr_t) throws {
         let shape = self.shape
         guard start.count == shape.count, count.count == shape.count,
@@ -170,6 +209,7 @@ public final class H5Dataset {
             throw StageError(.software, "\(file.path): \(path): memory holds \(elements) elements, box \(count) has \(n)")
         }
         if n == 0 { return }
+        if reading { try checkWritten(start: start, count: count) }
         if shape.isEmpty {   // a scalar dataset (as h5py writes a 0-d array): no box to select
             try h5Check(body(kd_H5S_ALL(), kd_H5S_ALL()), .ioErr, file: file.path, path: path, "I/O failed on the scalar")
             return

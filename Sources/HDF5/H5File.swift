@@ -61,15 +61,33 @@ public final class H5File {
         defer { H5Pclose(fapl) }
         let flags = writable ? kd_H5F_ACC_RDWR() : kd_H5F_ACC_RDONLY()
         let id = try h5Check(H5Fopen(path, flags, fapl), .ioErr, file: path, path: "/", "cannot open file")
+        if writable {
+            // A writer killed mid-write may have put chunks past the end of space its superblock
+            // records; writing them again would overflow it. Extend that end to the file's.
+            if H5Fincrement_filesize(id, 0) < 0 {
+                let error = h5Error(.ioErr, file: path, path: "/", "cannot extend the file's allocated space")
+                H5Fclose(id)
+                throw error
+            }
+        }
         return H5File(path: path, id: id)
     }
 
-    /// File access settings: the 1.8 file format at least, which stores many or large
-    /// attributes densely (the earliest format caps an object's attributes at 64 KiB) and is
-    /// read by every HDF5 release since 2008, h5py included.
+    /// File access settings: the 1.10 file format, read by every HDF5 release since 2016 (h5py
+    /// included). Every piece of its metadata carries a checksum — object headers, and, unlike
+    /// the 1.8 format's B-trees, the chunk indexes too — so a damaged byte is refused instead
+    /// of read as a missing chunk (zeros) or a chunk whose filters are skipped. It also stores
+    /// many or large attributes densely (the earliest format caps them at 64 KiB an object).
     private static func fileAccessList(_ path: String) throws -> hid_t {
         let fapl = try h5Check(H5Pcreate(kd_H5P_FILE_ACCESS()), file: path, path: "/", "cannot create file access list")
-        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18)
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110)
+        // A process killed while writing leaves that format's "open for write" flag set, and
+        // HDF5 would then refuse every later open, the resume of a partial file included.
+        // Ignore the flag, as `h5clear -s` does (through the property h5clear itself sets): a
+        // writer still alive is refused by HDF5's file lock, and kd writes only under its
+        // claim on the output (`OutputLock`).
+        var ignoreOpenForWrite: hbool_t = true
+        if H5Pset(fapl, "clear_status_flags", &ignoreOpenForWrite) < 0 { _ = lastHDF5Detail() }
         // `close()` must really close the file (and release HDF5's lock on it) even while a
         // dataset or group object of it is still alive; with the default "weak" degree the file
         // stays open until the last one goes, and reopening it in the same process then fails.

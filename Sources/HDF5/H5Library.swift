@@ -53,18 +53,27 @@ func lastHDF5Detail() -> String? {
 /// A `StageError` for a failed HDF5 call on one object: `<file>: <path>: <what> (<detail>)`.
 /// When the innermost failure is the operating system's (a write on a full disk), the detail
 /// is its reason in words, "No space left on device", rather than HDF5's whole record.
+/// A read that fails because the file's bytes are damaged or cut short — a checksum that does
+/// not match, a truncated file — is the input's fault: 65 and "damaged", not an I/O error (74).
 func h5Error(_ code: Sysexits, file: String, path: String, _ what: String) -> StageError {
     var message = "\(file): \(path): \(what)"
+    var code = code
     if let detail = lastHDF5Detail(), !detail.isEmpty {
         if let start = detail.range(of: "error message = '"),
            let end = detail[start.upperBound...].firstIndex(of: "'") {
             message += " (\(detail[start.upperBound..<end]))"
+        } else if code == .ioErr || code == .dataErr, damageMarkers.contains(where: { detail.localizedCaseInsensitiveContains($0) }) {
+            message += ": the file is damaged or cut short (HDF5: \(detail))"
+            code = .dataErr
         } else {
             message += " (HDF5: \(detail))"
         }
     }
     return StageError(code, message)
 }
+
+/// How libhdf5 words a failure caused by the file's content (its checksums, its recorded end).
+private let damageMarkers = ["checksum", "truncated file", "signature", "bad version number", "inflate() failed"]
 
 /// Throws an `h5Error` when an HDF5 call returned a negative status or identifier.
 @discardableResult

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import FuzzSupport
 import KDCore
 import Testing
 
@@ -9,32 +10,6 @@ import Testing
 /// either decode or throw a `StageError` — a crash or a hang fails the suite. The same seed
 /// gives the same mutants, so a failure reproduces.
 @Suite struct DecoderFuzzTests {
-    /// One way to damage a file.
-    enum Mutation: CaseIterable {
-        case truncate, flipBytes, header, zeroRun, append
-
-        func apply(_ bytes: [UInt8], header: Int, rng: inout SplitMix64) -> [UInt8] {
-            var out = bytes
-            switch self {
-            case .truncate:
-                return Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count + 1))))
-            case .flipBytes:
-                for _ in 0...Int(rng.next() % 4) where !out.isEmpty {
-                    out[Int(rng.next() % UInt64(out.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
-                }
-            case .header:   // a byte of the header set to an extreme value
-                let i = Int(rng.next() % UInt64(max(1, min(header, out.count))))
-                if i < out.count { out[i] = [0x00, 0xFF, 0x7F, 0x80, 0x01][Int(rng.next() % 5)] }
-            case .zeroRun:
-                let start = Int(rng.next() % UInt64(out.count)), count = Int(rng.next() % 64)
-                for i in start..<min(out.count, start + count) { out[i] = 0 }
-            case .append:
-                out += rng.bytes(Int(rng.next() % 700))
-            }
-            return out
-        }
-    }
-
     /// Decodes `mutants` inputs made by `make` (files written into a folder; `input` is the
     /// path inside it to decode, "" for the folder) and counts the outcomes. Every outcome
     /// other than success or a `StageError` is a failure.
@@ -43,11 +18,15 @@ import Testing
         let dir = try TempFolder()
         var rng = SplitMix64(state: seed)
         var decoded = 0, refused = 0
+        let watchdog = HangWatchdog(limit: 30)
+        defer { watchdog.stop() }
         for n in 0..<mutants {
             let folder = dir.file("in-\(n)"), out = dir.file("out-\(n).h5")
             try Fixtures.write(make(&rng), into: folder)
             do {
-                _ = try DatasetDecoder.decode(DecodeOptions(input: folder + input, output: out))
+                _ = try watchdog.watch("decoding mutant \(n) of seed \(seed)") {
+                    try DatasetDecoder.decode(DecodeOptions(input: folder + input, output: out))
+                }
                 decoded += 1
             } catch let error as StageError {
                 #expect(!error.message.isEmpty)
@@ -68,8 +47,7 @@ import Testing
     static func damageOne(_ files: [(String, [UInt8])], header: Int, _ rng: inout SplitMix64) -> [(String, [UInt8])] {
         var files = files
         let victim = Int(rng.next() % UInt64(files.count))
-        let mutation = Mutation.allCases[Int(rng.next() % UInt64(Mutation.allCases.count))]
-        files[victim].1 = mutation.apply(files[victim].1, header: header, rng: &rng)
+        files[victim].1 = ByteMutation.random(files[victim].1, header: header, rng: &rng).1
         return files
     }
 

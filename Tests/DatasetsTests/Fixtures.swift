@@ -1,19 +1,6 @@
 import CZlib
 import Foundation
-
-/// Deterministic pseudo-random bytes (SplitMix64), so generated datasets are reproducible.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
-    mutating func below(_ limit: Int) -> UInt8 { UInt8(next() % UInt64(limit)) }
-}
+import FuzzSupport
 
 /// One split of a generated dataset: what was written, to compare against what was decoded.
 struct GeneratedSplit {

@@ -1,4 +1,5 @@
 import Datasets
+import FuzzSupport
 import KDCore
 import Testing
 

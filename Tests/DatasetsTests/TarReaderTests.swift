@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import FuzzSupport
 import KDCore
 import Testing
 

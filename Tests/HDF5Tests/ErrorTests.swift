@@ -22,6 +22,47 @@ import Testing
         #expect(error?.message == "\(path) is not an HDF5 file")
     }
 
+    /// A chunk never written would read as zeros; kd refuses the read instead, and reads the
+    /// chunks that were written (a partial file being resumed).
+    @Test func unwrittenChunksAreRefused() throws {
+        let dir = try TempFolder()
+        let path = dir.file("partial.h5")
+        do {
+            let file = try H5File.create(path)
+            let d = try file.root.createDataset("x", of: Float.self, shape: [300, 4], chunk: [100, 4])
+            try d.write([Float](repeating: 1, count: 400), start: [100, 0], count: [100, 4])
+            try file.close()
+        }
+        let d = try H5File.open(path).root.openDataset("x")
+        #expect(try d.read(as: Float.self, start: [100, 0], count: [100, 4]) == [Float](repeating: 1, count: 400))
+        for (start, rows) in [(0, 300), (150, 100), (250, 10)] {
+            let error = #expect(throws: StageError.self) { try d.read(as: Float.self, start: [start, 0], count: [rows, 4]) }
+            #expect(error?.code == .dataErr)
+            #expect(error?.message.contains("\(path): /x: the chunk at ") == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains("was never written") == true)
+        }
+    }
+
+    /// A byte of stored data changed after writing fails its chunk's checksum: 65, "damaged".
+    @Test func aDamagedChunkIsRefused() throws {
+        let dir = try TempFolder()
+        let path = dir.file("damaged.h5")
+        let values = (0..<1000).map { Float($0) }
+        do {
+            let file = try H5File.create(path)
+            try file.root.writeDataset("x", values, shape: [1000])
+            try file.close()
+        }
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let stored = values.withUnsafeBytes { Array($0) }
+        let at = try #require((0...(bytes.count - stored.count)).first { bytes[$0..<($0 + stored.count)].elementsEqual(stored) })
+        bytes[at + 2000] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: StageError.self) { try H5File.open(path).root.openDataset("x").read(as: Float.self) }
+        #expect(error?.code == .dataErr)
+        #expect(error?.message.contains("the file is damaged or cut short") == true, "\(error?.message ?? "")")
+    }
+
     @Test func uncreatableFileIsCantCreate() throws {
         let dir = try TempFolder()
         let path = dir.file("no-such-folder/out.h5")

@@ -149,7 +149,7 @@ import Testing
                 out["running_means"] = sum(1 for k in params if k.endswith(".running_mean"))
                 with safe_open(sys.argv[1], "np") as f:
                     out["metadata"] = f.metadata()
-                out["arch"] = params.file.attrs["arch"]
+                out["arch"] = params.file.attrs["arch"].decode()   # fixed-length strings read as bytes
                 print(json.dumps(out))
                 """
             let python = try ChildProcess.start(URL(fileURLWithPath: python), ["-c", script, st, model]).finish()

@@ -70,7 +70,7 @@ import Testing
         var out: [String: [UInt64]] = [:]
         func walk(_ group: H5Group) throws {
             for name in try group.memberNames() {
-                if group.isGroup(name) { try walk(group.openGroup(name)); continue }
+                if try group.isGroup(name) { try walk(group.openGroup(name)); continue }
                 let d = try group.openDataset(name)
                 let values: [UInt64]
                 switch d.elementType {
@@ -433,7 +433,7 @@ import Testing
         let script = """
             import h5py, json, sys, numpy
             f = h5py.File(sys.argv[1], "r")
-            out = {"kind": f.attrs["kd_kind"], "model_sha256": f.attrs["model_sha256"], "datasets": {}}
+            out = {"kind": f.attrs["kd_kind"].decode(), "model_sha256": f.attrs["model_sha256"].decode(), "datasets": {}}
             def visit(name, obj):
                 if isinstance(obj, h5py.Dataset):
                     flat = obj[...].reshape(-1)

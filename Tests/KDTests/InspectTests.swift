@@ -119,20 +119,24 @@ import Testing
         do {
             let file = try H5File.create(path)
             try file.root.createGroup("a/b").writeDataset("weights", [Float](repeating: 0.5, count: 6), shape: [2, 3])
+            try file.root.writeDataset("empty", [Float](), shape: [0, 3])   // nothing to chunk: contiguous
             try file.root.writeDataset("f", [Double](repeating: 1, count: 64), shape: [8, 8], chunk: [4, 8], deflate: 2, shuffle: true)
         }
         let r = try KDProcess.run(["inspect", path])
         #expect(r.status == 0)
         #expect(r.stdout.hasPrefix("\(path): HDF5 file without kd_kind, "))
         let rows = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(rows.contains { Array($0.prefix(5)) == ["/a/b/weights", "2×3", "float32", "contiguous", "none"] })
+        #expect(rows.contains { Array($0.prefix(5)) == ["/a/b/weights", "2×3", "float32", "2×3", "none"] })
+        #expect(rows.contains { Array($0.prefix(5)) == ["/empty", "0×3", "float32", "contiguous", "none"] })
         #expect(rows.contains { Array($0.prefix(5)) == ["/f", "8×8", "float64", "4×8", "shuffle+deflate(2)"] })
         #expect(!r.stdout.contains("classes"))
         let json = try KDProcess.run(["inspect", "--json", path])
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect(object?["kind"] is NSNull)
         #expect(object?["class_counts"] == nil)
-        #expect((object?["datasets"] as? [[String: Any]])?.first?["chunk"] is NSNull)
+        let datasets = (object?["datasets"] as? [[String: Any]]) ?? []
+        #expect(datasets.first { $0["path"] as? String == "/empty" }?["chunk"] is NSNull)
+        #expect(datasets.first { $0["path"] as? String == "/a/b/weights" }?["chunk"] as? [Int] == [2, 3])
     }
 
     @Test func missingFileExits66() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 import HDF5
 import Testing
 
@@ -7,14 +8,8 @@ import Testing
 /// class c is a bright square a third of the side wide at one of ten positions, plus noise.
 enum SyntheticStore {
     static func make(in dir: TempDir, train: Int = 600, test: Int = 200, seed: UInt64 = 1, side: Int = 12) throws -> String {
-        var state = seed
-        func next() -> UInt64 {   // SplitMix64: a fixed, seeded stream for the pixels
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SplitMix64(state: seed)   // a fixed, seeded stream for the pixels
+        func next() -> UInt64 { rng.next() }
         var files: [String: [UInt8]] = [:]
         for (stem, n) in [("train", train), ("t10k", test)] {
             let (area, square) = (side * side, side / 3)

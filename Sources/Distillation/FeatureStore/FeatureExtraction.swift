@@ -235,7 +235,7 @@ public struct FeatureExtraction {
         do {
             // A run that failed writing (a full disk) may have left blocks it counted as done
             // damaged: they must read back before anything is built on them.
-            try FeatureStore(path: path).checkWhole()
+            try FeatureStore(path: path).checkWhole(finishedBlocksOnly: true)
             return try FeatureStoreWriter.resume(path: path, layouts: layouts)
         } catch let error as StageError {
             Console.warn("cannot resume from \(path) (\(error.message)); starting over")

@@ -60,7 +60,7 @@ public final class FeatureStore {
         dataSHA256 = data
         self.layer = layer
         let root = file.root
-        splitNames = try root.memberNames().filter { root.isGroup($0) }.sorted()
+        splitNames = try root.subgroupNames()
     }
 
     /// Split names in the order kd extracts and shows them: train, test, then others by name.
@@ -79,15 +79,23 @@ public final class FeatureStore {
 
     /// Reads every row of every dataset, a block at a time, so that a file cut short or damaged
     /// after it was written is refused (65, naming the dataset) by the stage about to trust it,
-    /// not found out later. Cost: one read of the file (decompressing it), in bounded memory.
-    public func checkWhole() throws {
+    /// not found out later. `finishedBlocksOnly`: an unfinished extraction about to be resumed,
+    /// read up to the blocks it records as done. Cost: one read of the file (decompressing it),
+    /// in bounded memory.
+    public func checkWhole(finishedBlocksOnly: Bool = false) throws {
         for name in splitNames {
             let split = try self.split(name)
             let block = max(1, (1 << 22) / max(1, split.featureWidth * max(1, split.viewCount)))
+            var count = split.count
+            if finishedBlocksOnly {
+                let group = try file.root.openGroup(name)
+                let done = try group.intAttribute(FeatureStoreWriter.blocksDoneAttribute) ?? 0
+                count = min(count, done * (try group.intAttribute(FeatureStoreWriter.blockRowsAttribute) ?? 0))
+            }
             do {
-                _ = try split.readLabels()
-                for start in stride(from: 0, to: split.count, by: block) {
-                    let rows = start ..< min(split.count, start + block)
+                if count > 0 { _ = try split.readLabels() }
+                for start in stride(from: 0, to: count, by: block) {
+                    let rows = start ..< min(count, start + block)
                     _ = try split.readFeatures(rows)
                     if split.logitsWidth != nil { _ = try split.readLogits(rows) }
                     for tap in split.attentionWidths.keys.sorted() {
@@ -145,7 +153,7 @@ public final class FeatureStore {
             path = store.path
             features = try group.openDataset(FeatureStore.featuresName)
             labels = try group.openDataset(FeatureStore.labelsName)
-            logits = group.contains(FeatureStore.logitsName) ? try group.openDataset(FeatureStore.logitsName) : nil
+            logits = try group.contains(FeatureStore.logitsName) ? try group.openDataset(FeatureStore.logitsName) : nil
             let shape = features.shape
             count = shape.first ?? 0
             featureShape = Array(shape.dropFirst())
@@ -157,7 +165,7 @@ public final class FeatureStore {
                 throw fail("logits has shape \(logits.shape); expected [\(count), K]")
             }
             let views = FeatureStore.viewsName + "/"
-            if group.contains(views + FeatureStore.featuresName) {
+            if try group.contains(views + FeatureStore.featuresName) {
                 let v = try group.openDataset(views + FeatureStore.featuresName)
                 let p = try group.openDataset(views + FeatureStore.paramsName)
                 viewCount = v.shape.count > 1 ? v.shape[1] : 0
@@ -165,7 +173,7 @@ public final class FeatureStore {
                     throw fail("views has features \(v.shape) and params \(p.shape); expected "
                                + "[\(count), V] + \(featureShape) and [\(count), V, 3]")
                 }
-                viewLogits = group.contains(views + FeatureStore.logitsName) ? try group.openDataset(views + FeatureStore.logitsName) : nil
+                viewLogits = try group.contains(views + FeatureStore.logitsName) ? try group.openDataset(views + FeatureStore.logitsName) : nil
                 if let viewLogits, viewLogits.shape != [count, viewCount, logitsWidth ?? -1] {
                     throw fail("views/logits has shape \(viewLogits.shape); expected [\(count), \(viewCount), \(logitsWidth ?? 0)]")
                 }
@@ -175,7 +183,7 @@ public final class FeatureStore {
                 (viewCount, viewFeatures, viewLogits, viewParams) = (0, nil, nil, nil)
             }
             var widths: [String: Int] = [:]
-            if group.isGroup(FeatureStore.attentionName) {
+            if try group.isGroup(FeatureStore.attentionName) {
                 let attention = try group.openGroup(FeatureStore.attentionName)
                 for tap in try attention.memberNames() {
                     let shape = try attention.openDataset(tap).shape
@@ -199,7 +207,7 @@ public final class FeatureStore {
         /// not stored.
         public func readViewAttention(_ tap: String, _ rows: Range<Int>) throws -> [Float] {
             let name = FeatureStore.viewsName + "/" + FeatureStore.attentionName + "/" + tap
-            guard let width = attentionWidths[tap], group.contains(name) else { throw missing(name) }
+            guard let width = attentionWidths[tap], try group.contains(name) else { throw missing(name) }
             return try group.openDataset(name).read(as: Float.self, start: [rows.lowerBound, 0, 0],
                                                     count: [rows.count, viewCount, width])
         }

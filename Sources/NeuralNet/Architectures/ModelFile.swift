@@ -140,7 +140,7 @@ public enum ModelFile {
     /// The optimizer state stored in a checkpoint (in its root or a group), or nil when there
     /// is none.
     public static func optimizerState(in location: H5Group) throws -> OptimizerState? {
-        guard location.contains("optimizer") else { return nil }
+        guard try location.contains("optimizer") else { return nil }
         let group = try location.openGroup("optimizer")
         guard let kind = try group.stringAttribute("kind"), let steps = try group.intAttribute("steps") else {
             throw StageError.badData("\(location.file.path): \(group.path) lacks its kind or steps attribute")
@@ -170,11 +170,11 @@ public enum ModelFile {
     /// The first parameter that is missing, extra or of another shape, described; nil if none.
     private static func firstMismatch(_ model: Model, _ group: H5Group) throws -> String? {
         let place = (group.path == "/" ? "" : group.path) + "/params"
-        guard group.contains("params") else { return "it has no \(place) group" }
+        guard try group.contains("params") else { return "it has no \(place) group" }
         let params = try group.openGroup("params")
         let state = model.stateDict
         for (name, p) in state {
-            guard params.contains(name) else { return "parameter \(name) is missing (no \(place)/\(name))" }
+            guard try params.contains(name) else { return "parameter \(name) is missing (no \(place)/\(name))" }
             let shape = try params.openDataset(name).shape
             if shape != p.value.shape {
                 return "parameter \(name) has shape \(shape) in the file but \(p.value.shape) in the model"
