@@ -41,6 +41,8 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 2, size: 5, inChannels: 16, outChannels: 16),
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 16, outChannels: 16),
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 3, size: 17, inChannels: 16, outChannels: 24),
+        // 24×24 planes: rows of twelve tiles, in two overlapping groups of eight.
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 2, size: 24, inChannels: 16, outChannels: 16),
     ]
 
     /// The layer of case `c` with random weights, and a random input batch.

@@ -132,10 +132,59 @@ struct WinogradConvolution {
 
     /// Ŷ = A·dY·Aᵀ of every 2×2 block of the output gradient (zero beyond the plane), as 16
     /// matrices outChannels × tiles: `g[(ξ·outChannels + o)·tileStride + t]`; A = [1 0; 1 1; 1 −1; 0 −1].
-    /// Eight tiles at a time, gathered through the tile table from padded copies.
+    /// Eight tiles at a time: on `rowsOfWholeTiles` planes by strided loads from the plane itself
+    /// (as `transformEightTileRows` and `transformTwoRowsOfFour` load), otherwise gathered
+    /// through the tile table from padded copies.
     private func transformOutputGradient(_ dy: UnsafePointer<Float>, count: Int, into g: UnsafeMutablePointer<Float>,
                                          tiles: Int, padded: UnsafeMutablePointer<Float>, table: TileTable) {
         let spatial = height * width, ts = tileStride(tiles: tiles), stride = outChannels * ts, pw = paddedWidth
+        /// Stores the transforms of eight tiles from the four values of their blocks, (a b; c d).
+        @inline(__always) func transform(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>,
+                                         _ position: UnsafeMutablePointer<Float>) {
+            @inline(__always) func store(_ p: SIMD8<Float>, _ q: SIMD8<Float>, _ i: Int) {
+                let base = position + 4 * i * stride
+                UnsafeMutableRawPointer(base).storeBytes(of: p, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(base + stride).storeBytes(of: p + q, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(base + 2 * stride).storeBytes(of: p - q, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(base + 3 * stride).storeBytes(of: -q, as: SIMD8<Float>.self)
+            }
+            // A· over the rows, then ·Aᵀ in `store`
+            store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
+        }
+        if rowsOfWholeTiles {
+            for image in 0..<count {
+                for o in 0..<outChannels {
+                    let plane = dy + (image * outChannels + o) * spatial, out = g + o * ts + image * tilesPerImage
+                    if layout == .eightTileRows {
+                        for ti in 0..<tileRows {
+                            let top = plane + 2 * ti * width
+                            var tj = 0
+                            while tj < tileColumns {
+                                let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
+                                let upper = UnsafeRawPointer(top + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
+                                let lower = UnsafeRawPointer(top + width + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
+                                transform(upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf,
+                                          out + ti * tileColumns + first)
+                                tj = first + 8
+                            }
+                        }
+                    } else {
+                        // Two rows of four tiles: lanes 0–3 the upper row, 4–7 the lower.
+                        for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
+                            @inline(__always) func row(_ r: Int) -> SIMD8<Float> {
+                                UnsafeRawPointer(plane + (2 * ti + r) * width).loadUnaligned(as: SIMD8<Float>.self)
+                            }
+                            let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                            transform(SIMD8(lowHalf: r0.evenHalf, highHalf: r2.evenHalf),
+                                      SIMD8(lowHalf: r0.oddHalf, highHalf: r2.oddHalf),
+                                      SIMD8(lowHalf: r1.evenHalf, highHalf: r3.evenHalf),
+                                      SIMD8(lowHalf: r1.oddHalf, highHalf: r3.oddHalf), out + ti * tileColumns)
+                        }
+                    }
+                }
+            }
+            return
+        }
         padded.update(repeating: 0, count: count * paddedPlane)
         table.input.withUnsafeBufferPointer { offsets in
             for o in 0..<outChannels {
@@ -149,16 +198,7 @@ struct WinogradConvolution {
                         let block = padded + offsets[group + l]
                         a[l] = block[0]; b[l] = block[1]; c[l] = block[pw]; d[l] = block[pw + 1]
                     }
-                    let position = g + o * ts + group
-                    @inline(__always) func store(_ p: SIMD8<Float>, _ q: SIMD8<Float>, _ i: Int) {
-                        let base = position + 4 * i * stride
-                        UnsafeMutableRawPointer(base).storeBytes(of: p, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(base + stride).storeBytes(of: p + q, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(base + 2 * stride).storeBytes(of: p - q, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(base + 3 * stride).storeBytes(of: -q, as: SIMD8<Float>.self)
-                    }
-                    // A· over the rows, then ·Aᵀ in `store`
-                    store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
+                    transform(a, b, c, d, g + o * ts + group)
                 }
             }
         }
@@ -199,7 +239,15 @@ struct WinogradConvolution {
         var input: [Int], output: [Int], right: [Bool], lower: [Bool]
     }
 
+    /// Planes of even size whose tiles the transforms take in rows (`eightTileRows`,
+    /// `twoRowsOfFour`): no transform looks a tile up in the tile table, and the output gradient's
+    /// 2×2 blocks lie inside the plane, read where they are.
+    private var rowsOfWholeTiles: Bool { width % 2 == 0 && height % 2 == 0 && layout != .gathered }
+
+    /// The tile table of a group of `count` images; empty for planes no transform reads it for
+    /// (`rowsOfWholeTiles`).
     private func tileTable(count: Int) -> TileTable {
+        guard !rowsOfWholeTiles else { return TileTable(input: [], output: [], right: [], lower: []) }
         let outputImage = outChannels * height * width
         let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
         var table = TileTable(input: [], output: [], right: [], lower: [])
