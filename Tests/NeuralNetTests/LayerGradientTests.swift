@@ -41,6 +41,8 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 2, size: 5, inChannels: 16, outChannels: 16),
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 16, outChannels: 16),
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 3, size: 17, inChannels: 16, outChannels: 24),
+        // 24×24 planes: rows of twelve tiles, in two overlapping groups of eight.
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 2, size: 24, inChannels: 16, outChannels: 16),
     ]
 
     /// The layer of case `c` with random weights, and a random input batch.
@@ -93,6 +95,24 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         #expect(gradientDisagreements(of: conv, at: x, mode: .training) == [])
     }
 
+    /// With `computesInputGradient` off (a network's first layer in training) every path gives
+    /// the same parameter gradients as a full backward, and an empty input gradient.
+    @Test(arguments: convCases)
+    func convolutionWithoutInputGradient(_ c: ConvCase) {
+        let (conv, x) = convolutionAndInput(c, seed: 5)
+        var rng = RandomState(seed: 6)
+        let y = conv.forward(x, mode: .training)
+        let dy = randomTensor(y.shape, &rng)
+        func parameterGradients(inputGradient: Bool) -> (Tensor, [Tensor]) {
+            for (_, p) in conv.namedParameters { p.zeroGrad() }
+            conv.computesInputGradient = inputGradient
+            return (conv.backward(dy), conv.namedParameters.map(\.1.grad))
+        }
+        let full = parameterGradients(inputGradient: true), skipped = parameterGradients(inputGradient: false)
+        #expect(full.0.shape == x.shape && skipped.0.count == 0)
+        #expect(skipped.1 == full.1)
+    }
+
     @Test(arguments: [Mode.training, Mode.inference])
     func batchNorm(_ mode: Mode) {
         var rng = RandomState(seed: 2)
@@ -111,6 +131,29 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
     }
 
     /// Distinct values 0.05 apart, shuffled: ±step never changes which value is a window's maximum.
+    /// A batch norm with its ReLU inside (as containers run the pair): gradients by finite
+    /// differences, and bit for bit what the two layers give one by one.
+    @Test(arguments: [Mode.training, Mode.inference])
+    func batchNormWithReLU(_ mode: Mode) {
+        var rng = RandomState(seed: 15)
+        let fused = BatchNorm2d(channels: 3), pair = Sequential([fused, ReLU()])
+        randomizeParameters(pair, &rng)
+        let x = randomTensor([4, 3, 3, 3], &rng, scale: 2)
+        #expect(gradientDisagreements(of: pair, at: x, mode: mode, steps: [1e-2, 3e-3, 1e-3]) == [])
+
+        let bn = BatchNorm2d(channels: 3), relu = ReLU()
+        for ((_, a), (_, b)) in zip(bn.namedParameters + bn.namedBuffers, fused.namedParameters + fused.namedBuffers) {
+            a.value = b.value
+        }
+        for (_, p) in pair.namedParameters + bn.namedParameters { p.zeroGrad() }
+        let dy = randomTensor(x.shape, &rng)
+        #expect(pair.forward(x, mode: mode) == relu.forward(bn.forward(x, mode: mode), mode: mode))
+        #expect(fused.rectified)
+        #expect(pair.backward(dy) == bn.backward(relu.backward(dy)))
+        #expect(fused.weight.grad == bn.weight.grad && fused.bias.grad == bn.bias.grad)
+        #expect(fused.runningMean.value == bn.runningMean.value && fused.runningVar.value == bn.runningVar.value)
+    }
+
     private func distinctValues(_ shape: [Int], _ rng: inout RandomState) -> Tensor {
         var values = (0..<shape.reduce(1, *)).map { Float($0) * 0.05 }
         for i in values.indices.reversed() { values.swapAt(i, rng.nextInt(below: i + 1)) }

@@ -135,6 +135,23 @@ import Testing
                                       steps: [1e-2, 3e-3, 1e-3], parameterSteps: [1e-3, 3e-4]) == [])
     }
 
+    /// Training's backward leaves out the gradient of the images (the first convolution's
+    /// Wᵀ·dY): every parameter gradient is bit for bit that of a full backward.
+    @Test(arguments: ["resnet8", "wrn-16-1"])
+    func trainingSkipsTheInputGradient(name: String) throws {
+        let model = try Model(try ArchitectureCatalog.resolve(name), seed: 3)
+        var rng = RandomState(seed: 4)
+        let output = model.forward(randomTensor([4, 3, 32, 32], &rng), mode: .training)
+        let grad = softmaxCrossEntropy(logits: output, labels: [0, 1, 2, 3]).grad
+        func gradients(inputGradient: Bool) -> (Tensor, [Tensor]) {
+            for (_, p) in model.namedParameters { p.zeroGrad() }
+            return (model.backward(grad, taps: [:], inputGradient: inputGradient), model.namedParameters.map(\.1.grad))
+        }
+        let full = gradients(inputGradient: true), skipped = gradients(inputGradient: false)
+        #expect(full.0.shape == [4, 3, 32, 32] && skipped.0.count == 0)
+        #expect(skipped.1 == full.1)
+    }
+
     /// Every layer of every preset (and of an ensemble, whose members sit in a Concat) is reached
     /// by each use of the tree: state_dict names, buffers, dropout reseeding, the summary rows,
     /// the profile and the hooks that taps and the profile rely on.

@@ -351,7 +351,7 @@ public struct TrainingRun {
         if live.trainee.frozenTrunk, let head = live.model.head {
             _ = head.backward(output)
         } else {
-            _ = live.model.backward(output, taps: taps)
+            _ = live.model.backward(output, taps: taps, inputGradient: false)
         }
     }
 

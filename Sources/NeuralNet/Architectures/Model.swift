@@ -28,6 +28,9 @@ public final class Model: LayerContainer {
     public let outputShapes: [String: [Int]]
     public var hooks: LayerHooks?
     private var layersByPath: [String: any Layer] = [:]
+    /// The convolution the images go into first, when the trunk starts with one (through
+    /// nested `Sequential`s): the layer whose input gradient training skips.
+    private let firstConvolution: Conv2d?
 
     /// Builds the layers and draws the initial weights from `RandomState(seed:)` in state_dict
     /// order; dropout layers then get their own generators from the same stream.
@@ -45,6 +48,9 @@ public final class Model: LayerContainer {
         taps["feature"] = trunk.layers.last?.name
         if let name = architecture.head?.name { taps["logits"] = name }
         tapPaths = taps
+        var first: (any Layer)? = trunk
+        while let sequential = first as? Sequential { first = sequential.layers.first?.layer }
+        firstConvolution = first as? Conv2d
         let hooks = LayerHooks()
         self.hooks = hooks
         trunk.hooks = hooks
@@ -136,8 +142,11 @@ public final class Model: LayerContainer {
     }
 
     /// Backward from the output's gradient plus gradients for taps of the last training-mode
-    /// forward, each added where its tap was taken.
-    public func backward(_ dy: Tensor, taps gradients: [String: Tensor]) -> Tensor {
+    /// forward, each added where its tap was taken. Without `inputGradient` (training, where
+    /// nothing reads it) a first layer that can skip the gradient of the images does
+    /// (`Conv2d.computesInputGradient`), and the result is then empty.
+    public func backward(_ dy: Tensor, taps gradients: [String: Tensor], inputGradient: Bool = true) -> Tensor {
+        firstConvolution?.computesInputGradient = inputGradient
         hooks?.injecting = Dictionary(gradients.map { (ObjectIdentifier(tapLayer($0.key)), $0.value) }) { a, b in
             var sum = a
             sum.add(b)

@@ -42,28 +42,60 @@ func squaredDeviationSum(_ p: UnsafePointer<Float>, _ n: Int, center: Float) -> 
     return sum
 }
 
-/// Σ a[i] · (b[i] − center).
+/// The rectifier that follows a batch norm, seen from the norm's input x: the norm's output
+/// scale · x + shift is rectified, so a gradient passes only where that is positive (as
+/// `rectifyGradient` passes it where the rectified output is). Lets `BatchNorm2d` take its
+/// ReLU's backward into its own passes instead of a pass and a tensor of its own.
+struct RectifierGate {
+    var scale: Float, shift: Float
+}
+
+/// dy where the gate (if any) lets it through, else 0.
 @inline(__always)
-func centeredDotOf(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int, center: Float) -> Float {
-    var acc = Vector(repeating: 0)
+private func gated(_ dy: Vector, _ x: Vector, _ gate: RectifierGate?) -> Vector {
+    guard let gate else { return dy }
+    return dy.replacing(with: 0, where: x * Vector(repeating: gate.scale) + Vector(repeating: gate.shift) .<= 0)
+}
+
+@inline(__always)
+private func gated(_ dy: Float, _ x: Float, _ gate: RectifierGate?) -> Float {
+    guard let gate else { return dy }
+    return x * gate.scale + gate.shift > 0 ? dy : 0
+}
+
+/// (Σ g[i], Σ g[i] · (x[i] − center)) with g = dy gated: BatchNorm's backward sums, in one pass.
+@inline(__always)
+func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, center: Float,
+                  gate: RectifierGate?) -> (Float, Float) {
+    var sum = Vector(repeating: 0), dot = Vector(repeating: 0)
     let c = Vector(repeating: center)
     var i = 0
     while i + 16 <= n {
-        acc += load(a + i) * (load(b + i) - c)
+        let v = load(x + i), g = gated(load(dy + i), v, gate)
+        sum += g
+        dot += g * (v - c)
         i += 16
     }
-    var sum = acc.sum()
-    while i < n { sum += a[i] * (b[i] - center); i += 1 }
-    return sum
+    var sums = (sum.sum(), dot.sum())
+    while i < n {
+        let g = gated(dy[i], x[i], gate)
+        sums.0 += g; sums.1 += g * (x[i] - center); i += 1
+    }
+    return sums
 }
 
-/// y[i] = scale · x[i] + shift.
+/// y[i] = scale · x[i] + shift, rectified (as `rectify`) when `rectify` is set.
 @inline(__always)
-func scaleShift(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float) {
-    let s = Vector(repeating: scale), t = Vector(repeating: shift)
+func scaleShift(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float,
+                rectify: Bool = false) {
+    let s = Vector(repeating: scale), t = Vector(repeating: shift), zero = Vector(repeating: 0)
     var i = 0
-    while i + 16 <= n { store(load(x + i) * s + t, y + i); i += 16 }
-    while i < n { y[i] = x[i] * scale + shift; i += 1 }
+    while i + 16 <= n {
+        let v = load(x + i) * s + t
+        store(rectify ? v.replacing(with: zero, where: v .< zero) : v, y + i)
+        i += 16
+    }
+    while i < n { let v = x[i] * scale + shift; y[i] = rectify && v < 0 ? 0 : v; i += 1 }
 }
 
 /// y[i] = max(x[i], 0), NaN staying NaN (as in PyTorch). A compare-and-select, since the
@@ -89,14 +121,19 @@ func rectifyGradient(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>,
     while i < n { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
 }
 
-/// dx[i] = scale · (dy[i] − meanDy − (x[i] − mean) · k): BatchNorm's training input gradient.
+/// dx[i] = scale · (g[i] − meanDy − (x[i] − mean) · k), g = dy gated: BatchNorm's input gradient
+/// (in inference meanDy = k = 0: the statistics are constants).
 @inline(__always)
 func batchNormGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int,
-                       scale: Float, meanDy: Float, mean: Float, k: Float) {
+                       scale: Float, meanDy: Float, mean: Float, k: Float, gate: RectifierGate?) {
     let s = Vector(repeating: scale), md = Vector(repeating: meanDy), m = Vector(repeating: mean), kv = Vector(repeating: k)
     var i = 0
-    while i + 16 <= n { store(s * (load(dy + i) - md - (load(x + i) - m) * kv), dx + i); i += 16 }
-    while i < n { dx[i] = scale * (dy[i] - meanDy - (x[i] - mean) * k); i += 1 }
+    while i + 16 <= n {
+        let v = load(x + i)
+        store(s * (gated(load(dy + i), v, gate) - md - (v - m) * kv), dx + i)
+        i += 16
+    }
+    while i < n { dx[i] = scale * (gated(dy[i], x[i], gate) - meanDy - (x[i] - mean) * k); i += 1 }
 }
 
 /// c[i] = a[i] + b[i].

@@ -42,9 +42,15 @@ struct WinogradConvolution {
     /// Row length of the transformed input and the products for `tiles` tiles: rounded up to
     /// whole groups of eight, so the transforms' eight-lane loads and stores stay in the row.
     func tileStride(tiles: Int) -> Int { (tiles + 7) / 8 * 8 }
+    /// Floats from one transform-domain matrix of `rows` rows to the next: the rows, plus one
+    /// cache line. Without it the 16 matrices, which every transform reads or writes side by
+    /// side, lie a multiple of 4 KB apart (16 channels × 512 tiles: 32 KB), all on the same
+    /// cache sets, and evict each other (measured on 16 channels, 32×32: each transform took about
+    /// twice as long without it).
+    func matrixStride(rows: Int, tiles: Int) -> Int { rows * tileStride(tiles: tiles) + 16 }
     /// Floats of the transformed input and of the products for `tiles` tiles.
-    func inputSize(tiles: Int) -> Int { 16 * inChannels * tileStride(tiles: tiles) }
-    func productSize(tiles: Int) -> Int { 16 * outChannels * tileStride(tiles: tiles) }
+    func inputSize(tiles: Int) -> Int { 16 * matrixStride(rows: inChannels, tiles: tiles) }
+    func productSize(tiles: Int) -> Int { 16 * matrixStride(rows: outChannels, tiles: tiles) }
 
     /// U = G·g·Gᵀ of every kernel, as 16 row-major matrices outChannels × inChannels:
     /// `u[(ξ·outChannels + o)·inChannels + c]`. `weight` is the layer's [layerOut, layerIn, 3, 3];
@@ -79,11 +85,12 @@ struct WinogradConvolution {
                   _ y: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
                   padded: UnsafeMutablePointer<Float>) {
         let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
+        let vStride = matrixStride(rows: inChannels, tiles: tiles), mStride = matrixStride(rows: outChannels, tiles: tiles)
         let table = tileTable(count: count)
         transformInput(x, count: count, into: v, tiles: tiles, padded: padded, table: table)
         for xi in 0..<16 {
             sgemm(m: outChannels, n: tiles, k: inChannels, u + xi * outChannels * inChannels, lda: inChannels,
-                  v + xi * inChannels * ts, ldb: ts, beta: 0, m + xi * outChannels * ts, ldc: ts)
+                  v + xi * vStride, ldb: ts, beta: 0, m + xi * mStride, ldc: ts)
         }
         transformOutput(m, count: count, tiles: tiles, bias: bias, into: y, table: table)
     }
@@ -102,12 +109,13 @@ struct WinogradConvolution {
                                   into p: UnsafeMutablePointer<Float>, beta: Float, v: UnsafeMutablePointer<Float>,
                                   g: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
         let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
+        let vStride = matrixStride(rows: inChannels, tiles: tiles), gStride = matrixStride(rows: outChannels, tiles: tiles)
         let table = tileTable(count: count)
         transformInput(x, count: count, into: v, tiles: tiles, padded: padded, table: table)
         transformOutputGradient(dy, count: count, into: g, tiles: tiles, padded: padded, table: table)
         for xi in 0..<16 {
-            sgemm(transposeB: true, m: outChannels, n: inChannels, k: tiles, g + xi * outChannels * ts, lda: ts,
-                  v + xi * inChannels * ts, ldb: ts, beta: beta, p + xi * outChannels * inChannels, ldc: inChannels)
+            sgemm(transposeB: true, m: outChannels, n: inChannels, k: tiles, g + xi * gStride, lda: ts,
+                  v + xi * vStride, ldb: ts, beta: beta, p + xi * outChannels * inChannels, ldc: inChannels)
         }
     }
 
@@ -131,11 +139,61 @@ struct WinogradConvolution {
     }
 
     /// Ŷ = A·dY·Aᵀ of every 2×2 block of the output gradient (zero beyond the plane), as 16
-    /// matrices outChannels × tiles: `g[(ξ·outChannels + o)·tileStride + t]`; A = [1 0; 1 1; 1 −1; 0 −1].
-    /// Eight tiles at a time, gathered through the tile table from padded copies.
+    /// matrices outChannels × tiles: `g[ξ·matrixStride + o·tileStride + t]`; A = [1 0; 1 1; 1 −1; 0 −1].
+    /// Eight tiles at a time: on `rowsOfWholeTiles` planes by strided loads from the plane itself
+    /// (as `transformEightTileRows` and `transformTwoRowsOfFour` load), otherwise gathered
+    /// through the tile table from padded copies.
     private func transformOutputGradient(_ dy: UnsafePointer<Float>, count: Int, into g: UnsafeMutablePointer<Float>,
                                          tiles: Int, padded: UnsafeMutablePointer<Float>, table: TileTable) {
-        let spatial = height * width, ts = tileStride(tiles: tiles), stride = outChannels * ts, pw = paddedWidth
+        let spatial = height * width, ts = tileStride(tiles: tiles), pw = paddedWidth
+        let stride = matrixStride(rows: outChannels, tiles: tiles)
+        /// Stores the transforms of eight tiles from the four values of their blocks, (a b; c d).
+        @inline(__always) func transform(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>,
+                                         _ position: UnsafeMutablePointer<Float>) {
+            @inline(__always) func store(_ p: SIMD8<Float>, _ q: SIMD8<Float>, _ i: Int) {
+                let base = position + 4 * i * stride
+                UnsafeMutableRawPointer(base).storeBytes(of: p, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(base + stride).storeBytes(of: p + q, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(base + 2 * stride).storeBytes(of: p - q, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(base + 3 * stride).storeBytes(of: -q, as: SIMD8<Float>.self)
+            }
+            // A· over the rows, then ·Aᵀ in `store`
+            store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
+        }
+        if rowsOfWholeTiles {
+            for image in 0..<count {
+                for o in 0..<outChannels {
+                    let plane = dy + (image * outChannels + o) * spatial, out = g + o * ts + image * tilesPerImage
+                    if layout == .eightTileRows {
+                        for ti in 0..<tileRows {
+                            let top = plane + 2 * ti * width
+                            var tj = 0
+                            while tj < tileColumns {
+                                let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
+                                let upper = UnsafeRawPointer(top + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
+                                let lower = UnsafeRawPointer(top + width + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
+                                transform(upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf,
+                                          out + ti * tileColumns + first)
+                                tj = first + 8
+                            }
+                        }
+                    } else {
+                        // Two rows of four tiles: lanes 0–3 the upper row, 4–7 the lower.
+                        for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
+                            @inline(__always) func row(_ r: Int) -> SIMD8<Float> {
+                                UnsafeRawPointer(plane + (2 * ti + r) * width).loadUnaligned(as: SIMD8<Float>.self)
+                            }
+                            let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                            transform(SIMD8(lowHalf: r0.evenHalf, highHalf: r2.evenHalf),
+                                      SIMD8(lowHalf: r0.oddHalf, highHalf: r2.oddHalf),
+                                      SIMD8(lowHalf: r1.evenHalf, highHalf: r3.evenHalf),
+                                      SIMD8(lowHalf: r1.oddHalf, highHalf: r3.oddHalf), out + ti * tileColumns)
+                        }
+                    }
+                }
+            }
+            return
+        }
         padded.update(repeating: 0, count: count * paddedPlane)
         table.input.withUnsafeBufferPointer { offsets in
             for o in 0..<outChannels {
@@ -149,16 +207,7 @@ struct WinogradConvolution {
                         let block = padded + offsets[group + l]
                         a[l] = block[0]; b[l] = block[1]; c[l] = block[pw]; d[l] = block[pw + 1]
                     }
-                    let position = g + o * ts + group
-                    @inline(__always) func store(_ p: SIMD8<Float>, _ q: SIMD8<Float>, _ i: Int) {
-                        let base = position + 4 * i * stride
-                        UnsafeMutableRawPointer(base).storeBytes(of: p, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(base + stride).storeBytes(of: p + q, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(base + 2 * stride).storeBytes(of: p - q, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(base + 3 * stride).storeBytes(of: -q, as: SIMD8<Float>.self)
-                    }
-                    // A· over the rows, then ·Aᵀ in `store`
-                    store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
+                    transform(a, b, c, d, g + o * ts + group)
                 }
             }
         }
@@ -199,7 +248,15 @@ struct WinogradConvolution {
         var input: [Int], output: [Int], right: [Bool], lower: [Bool]
     }
 
+    /// Planes of even size whose tiles the transforms take in rows (`eightTileRows`,
+    /// `twoRowsOfFour`): no transform looks a tile up in the tile table, and the output gradient's
+    /// 2×2 blocks lie inside the plane, read where they are.
+    private var rowsOfWholeTiles: Bool { width % 2 == 0 && height % 2 == 0 && layout != .gathered }
+
+    /// The tile table of a group of `count` images; empty for planes no transform reads it for
+    /// (`rowsOfWholeTiles`).
     private func tileTable(count: Int) -> TileTable {
+        guard !rowsOfWholeTiles else { return TileTable(input: [], output: [], right: [], lower: []) }
         let outputImage = outChannels * height * width
         let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
         var table = TileTable(input: [], output: [], right: [], lower: [])
@@ -215,13 +272,14 @@ struct WinogradConvolution {
     }
 
     /// V = Bᵀ·d·B of every 4×4 input block d, as 16 matrices inChannels × tiles (rows
-    /// `tileStride` long): `v[(ξ·inChannels + c)·tileStride + t]`.
+    /// `tileStride` long): `v[ξ·matrixStride + c·tileStride + t]`.
     /// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Planes are first copied into `padded` with
     /// their zero border, so no block needs bounds checks; then eight tiles at a time, one SIMD
     /// lane per tile (column k of neighbouring blocks is every other value from 2·tj + k).
     private func transformInput(_ x: UnsafePointer<Float>, count: Int, into v: UnsafeMutablePointer<Float>, tiles: Int,
                                 padded: UnsafeMutablePointer<Float>, table: TileTable) {
-        let inSpatial = height * width, ts = tileStride(tiles: tiles), stride = inChannels * ts, pw = paddedWidth
+        let inSpatial = height * width, ts = tileStride(tiles: tiles), pw = paddedWidth
+        let stride = matrixStride(rows: inChannels, tiles: tiles)
         @inline(__always) func copy(_ image: Int, _ c: Int, into target: UnsafeMutablePointer<Float>) {
             let plane = x + (image * inChannels + c) * inSpatial
             for r in 0..<height { (target + (r + 1) * pw + 1).update(from: plane + r * width, count: width) }
@@ -339,7 +397,7 @@ struct WinogradConvolution {
     /// tile from the group's lanes, clipped at odd edges.
     private func transformOutput(_ m: UnsafePointer<Float>, count: Int, tiles: Int, bias: UnsafePointer<Float>?,
                                  into y: UnsafeMutablePointer<Float>, table: TileTable) {
-        let outSpatial = height * width, ts = tileStride(tiles: tiles), stride = outChannels * ts
+        let outSpatial = height * width, ts = tileStride(tiles: tiles), stride = matrixStride(rows: outChannels, tiles: tiles)
         let even = width % 2 == 0 && height % 2 == 0
         /// The left and right output columns of eight tiles, interleaved, from `row` on.
         @inline(__always) func store(_ left: SIMD8<Float>, _ right: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>) {

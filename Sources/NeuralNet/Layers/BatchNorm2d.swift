@@ -3,6 +3,9 @@
 /// the running statistics move by `momentum` towards the batch mean and the unbiased variance;
 /// in inference, the running statistics normalize. Then y = weight · x̂ + bias.
 ///
+/// A ReLU right after it can run inside it (`forward(_:mode:rectify:)`, chosen by
+/// `LayerHooks`): the normalizing pass rectifies, and the backward gates its gradient by the
+/// sign of the normalized value, so the ReLU costs neither a pass each way nor a tensor.
 /// Work is split over channels. Cost: three passes over the input forward in training (mean,
 /// variance, normalize), one in inference; two passes backward.
 public final class BatchNorm2d: Layer {
@@ -23,6 +26,8 @@ public final class BatchNorm2d: Layer {
     private var center: [Float] = []
     private var inverseStd: [Float] = []
     private var lastMode = Mode.training
+    /// Whether the last forward applied the ReLU that follows (its backward then gates).
+    public private(set) var rectified = false
 
     public init(channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
         precondition(channels > 0, "BatchNorm2d: channels must be positive")
@@ -48,10 +53,16 @@ public final class BatchNorm2d: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        forward(x, mode: mode, rectify: false)
+    }
+
+    /// The batch norm of `x`, then, with `rectify`, the ReLU that follows it, in the same pass.
+    public func forward(_ x: Tensor, mode: Mode, rectify: Bool) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[1] == channels,
                      "\(label): input shape \(x.shape) is not [N, \(channels), H, W]")
         input = mode.keepsCaches ? x : Tensor(shape: [0])
         lastMode = mode
+        rectified = rectify
         let batch = x.shape[0], spatial = x.shape[2] * x.shape[3], channels = channels
         let perChannel = batch * spatial
         if mode == .training {
@@ -91,10 +102,10 @@ public final class BatchNorm2d: Layer {
                             ib[c] = 1 / (rv[c] + eps).squareRoot()
                         }
                         // y = scale · x + shift, with scale = γ/σ and shift = β − scale · μ
-                        let scale = gamma[c] * ib[c], shift = beta[c] - gamma[c] * ib[c] * cb[c]
+                        let scale = gamma[c] * ib[c], shift = beta[c] - scale * cb[c]
                         for n in 0..<batch {
                             let offset = (n * channels + c) * spatial
-                            scaleShift(x + offset, y + offset, spatial, scale: scale, shift: shift)
+                            scaleShift(x + offset, y + offset, spatial, scale: scale, shift: shift, rectify: rectify)
                         }
                     }
                 }
@@ -117,49 +128,44 @@ public final class BatchNorm2d: Layer {
         precondition(dy.shape == x.shape, "\(label): output gradient shape \(dy.shape) is not \(x.shape)")
         let batch = x.shape[0], spatial = x.shape[2] * x.shape[3], channels = channels
         let perChannel = batch * spatial
-        let training = lastMode == .training
+        let training = lastMode == .training, rectified = rectified
         return Tensor(shape: x.shape) { dxBuffer in
             x.data.withUnsafeBufferPointer { xb in
             dy.data.withUnsafeBufferPointer { dyb in
             center.withUnsafeBufferPointer { cb in
             inverseStd.withUnsafeBufferPointer { ib in
             weight.value.data.withUnsafeBufferPointer { gamma in
+            bias.value.data.withUnsafeBufferPointer { beta in
             weight.grad.data.withUnsafeMutableBufferPointer { dgamma in
             bias.grad.data.withUnsafeMutableBufferPointer { dbeta in
                 let x = xb.baseAddress!, dy = dyb.baseAddress!, dx = dxBuffer.baseAddress!
                 ComputeThreads.parallelFor(channels, grain: max(1, 16384 / perChannel)) { range in
                     for c in range {
-                        let mean = cb[c], invStd = ib[c]
+                        let mean = cb[c], invStd = ib[c], scale = gamma[c] * invStd
+                        let gate = rectified ? RectifierGate(scale: scale, shift: beta[c] - scale * mean) : nil
                         // Σ dy and Σ dy·(x − μ), per channel
                         var sumDy: Float = 0, sumDyCentered: Float = 0
                         for n in 0..<batch {
                             let offset = (n * channels + c) * spatial
-                            sumDy += sumOf(dy + offset, spatial)
-                            sumDyCentered += centeredDotOf(dy + offset, x + offset, spatial, center: mean)
+                            let sums = gradientSums(dy + offset, x + offset, spatial, center: mean, gate: gate)
+                            sumDy += sums.0
+                            sumDyCentered += sums.1
                         }
                         let sumDyXhat = sumDyCentered * invStd
                         dgamma[c] += sumDyXhat
                         dbeta[c] += sumDy
-                        let scale = gamma[c] * invStd
-                        if training {
-                            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂)), the batch statistics' own
-                            // dependence on x included.
-                            let meanDy = sumDy / Float(perChannel)
-                            let k = sumDyXhat / Float(perChannel) * invStd   // multiplies (x − μ)
-                            for n in 0..<batch {
-                                let offset = (n * channels + c) * spatial
-                                batchNormGradient(dy + offset, x + offset, dx + offset, spatial,
-                                                  scale: scale, meanDy: meanDy, mean: mean, k: k)
-                            }
-                        } else {
-                            for n in 0..<batch {
-                                let offset = (n * channels + c) * spatial
-                                scaleShift(dy + offset, dx + offset, spatial, scale: scale, shift: 0)
-                            }
+                        // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂)) in training, the batch
+                        // statistics' own dependence on x included; γ/σ · dy in inference.
+                        let meanDy = training ? sumDy / Float(perChannel) : 0
+                        let k = training ? sumDyXhat / Float(perChannel) * invStd : 0   // multiplies (x − μ)
+                        for n in 0..<batch {
+                            let offset = (n * channels + c) * spatial
+                            batchNormGradient(dy + offset, x + offset, dx + offset, spatial,
+                                              scale: scale, meanDy: meanDy, mean: mean, k: k, gate: gate)
                         }
                     }
                 }
-            }}}}}}}
+            }}}}}}}}
         }
     }
 }

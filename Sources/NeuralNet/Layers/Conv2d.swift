@@ -23,6 +23,11 @@ public final class Conv2d: Layer {
     /// [outChannels], or nil for a convolution without bias.
     public let bias: Parameter?
 
+    /// False for the first layer of a network that trains: nothing reads the gradient of its
+    /// input (the images), so `backward` computes only the parameter gradients — no Wᵀ·dY,
+    /// col2im or adjoint convolution — and returns an empty tensor. Set by `Model.backward`.
+    public var computesInputGradient = true
+
     private var input = Tensor(shape: [0])
     /// The calling thread's scratch (`ConvolutionScratch`), taken at the start of each forward
     /// and backward so that the workers of the call use the caller's set.
@@ -330,12 +335,14 @@ public final class Conv2d: Layer {
         let inPlanes = inChannels * g.inSpatial
         let pointwise = isPointwise
         let table = g.outSpatial < Self.bandedPlane ? offsetTable(g) : []
-        return Tensor(shape: x.shape) { dxb in
+        let inputGradient = computesInputGradient
+        return Tensor(shape: inputGradient ? x.shape : [0]) { dxb in
             x.data.withUnsafeBufferPointer { xb in
             dy.data.withUnsafeBufferPointer { dyb in
             weight.value.data.withUnsafeBufferPointer { wb in
             table.withUnsafeBufferPointer { tb in
-                let x = xb.baseAddress!, dyp = dyb.baseAddress!, dxp = dxb.baseAddress!, w = wb.baseAddress!
+                let x = xb.baseAddress!, dyp = dyb.baseAddress!, w = wb.baseAddress!
+                let dxp = inputGradient ? dxb.baseAddress : nil
                 ComputeThreads.parallelParts(batch) { part, range in
                     let buffers = scratch.buffers(part)
                     let weightGrad = buffers[2].reserve(outChannels * rows)
@@ -346,16 +353,18 @@ public final class Conv2d: Layer {
                         let cols = pointwise ? nil : buffers[0].reserve(rows * bandRows * g.outWidth)
                         for image in range {
                             let source = x + image * inPlanes, gradient = dyp + image * outChannels * spatial
-                            let target = dxp + image * inPlanes
+                            let target = dxp.map { $0 + image * inPlanes }
                             guard let cols else {
                                 sgemm(transposeB: true, m: outChannels, n: rows, k: spatial, gradient, lda: spatial,
                                       source, ldb: spatial, beta: beta, weightGrad, ldc: rows)
-                                sgemm(transposeA: true, m: rows, n: spatial, k: outChannels, w, lda: rows,
-                                      gradient, ldb: spatial, beta: 0, target, ldc: spatial)
+                                if let target {
+                                    sgemm(transposeA: true, m: rows, n: spatial, k: outChannels, w, lda: rows,
+                                          gradient, ldb: spatial, beta: 0, target, ldc: spatial)
+                                }
                                 beta = 1
                                 continue
                             }
-                            target.update(repeating: 0, count: inPlanes)
+                            target?.update(repeating: 0, count: inPlanes)
                             for top in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                                 let band = top ..< min(g.outHeight, top + bandRows)
                                 let width = band.count * g.outWidth
@@ -367,6 +376,7 @@ public final class Conv2d: Layer {
                                       gradient + top * g.outWidth, lda: spatial, cols, ldb: width,
                                       beta: beta, weightGrad, ldc: rows)
                                 beta = 1
+                                guard let target else { continue }
                                 sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
                                       gradient + top * g.outWidth, ldb: spatial, beta: 0, cols, ldc: width)
                                 for c in 0..<inChannels {
@@ -391,6 +401,7 @@ public final class Conv2d: Layer {
                             sgemm(transposeB: true, m: outChannels, n: rows, k: width,
                                   gathered, lda: width, cols, ldb: width, beta: beta, weightGrad, ldc: rows)
                             beta = 1
+                            guard let dxp else { continue }
                             sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
                                   gathered, ldb: width, beta: 0, cols, ldc: width)
                             let images = dxp + first * inPlanes
@@ -412,11 +423,13 @@ public final class Conv2d: Layer {
     /// its images and carried back into its partial weight gradient (buffer 2), and dx as the
     /// adjoint convolution of dY.
     private func winogradBackward(_ dy: Tensor, _ forward: WinogradConvolution) -> Tensor {
-        let x = input, batch = x.shape[0], adjoint = forward.adjoint
+        let x = input, batch = x.shape[0], adjoint = forward.adjoint, inputGradient = computesInputGradient
         let kernels = transformedKernels.reserve(adjoint.kernelSize)
-        weight.value.data.withUnsafeBufferPointer { adjoint.transformKernels($0.baseAddress!, adjoint: true, into: kernels) }
+        if inputGradient {
+            weight.value.data.withUnsafeBufferPointer { adjoint.transformKernels($0.baseAddress!, adjoint: true, into: kernels) }
+        }
         let inPlanes = inChannels * forward.height * forward.width, outPlanes = outChannels * forward.height * forward.width
-        return Tensor(shape: x.shape) { dxb in
+        return Tensor(shape: inputGradient ? x.shape : [0]) { dxb in
             x.data.withUnsafeBufferPointer { xb in
             dy.data.withUnsafeBufferPointer { dyb in
                 ComputeThreads.parallelParts(batch) { part, range in
@@ -433,6 +446,7 @@ public final class Conv2d: Layer {
                                                          g: transformedGradient, padded: padded)
                     }
                     forward.weightGradient(from: products, into: buffers[2].reserve(outChannels * inChannels * 9))
+                    guard inputGradient else { return }
                     convolve(adjoint, dyb.baseAddress!, images: range, kernels: kernels, bias: nil, dxb.baseAddress!,
                              scratch: buffers)
                 }

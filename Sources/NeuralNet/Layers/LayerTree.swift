@@ -103,23 +103,45 @@ extension Optional where Wrapped == LayerHooks {
     }
 
     /// The layers of `list` one after another, each seen by the hooks. In prediction mode a
-    /// convolution followed by a batch norm (and a ReLU) runs as one (`Conv2d.predict`), unless
-    /// the hooks watch one of them (a tap, a profile).
+    /// convolution followed by a batch norm (and a ReLU) runs as one (`Conv2d.predict`), and in
+    /// every mode a batch norm followed by a ReLU (`BatchNorm2d.forward(_:mode:rectify:)`),
+    /// unless the hooks watch one of them (a tap, a profile).
     func forward(_ list: [(name: String, layer: any Layer)], _ x: Tensor, mode: Mode) -> Tensor {
         var y = x
         var i = 0
+        func rectifierFollows(_ j: Int) -> Bool { j < list.count && list[j].layer is ReLU && !watches(list[j].layer) }
         while i < list.count {
             if mode == .prediction, let conv = list[i].layer as? Conv2d, i + 1 < list.count,
                let bn = list[i + 1].layer as? BatchNorm2d, bn.channels == conv.outChannels, !watches(conv), !watches(bn) {
-                let relu = i + 2 < list.count && list[i + 2].layer is ReLU && !watches(list[i + 2].layer)
+                let relu = rectifierFollows(i + 2)
                 y = conv.predict(y, foldingIn: bn, relu: relu)
                 i += relu ? 3 : 2
+            } else if let bn = list[i].layer as? BatchNorm2d, !watches(bn), rectifierFollows(i + 1) {
+                y = bn.forward(y, mode: mode, rectify: true)
+                i += 2
             } else {
                 y = forward(list[i].layer, y, mode: mode)
                 i += 1
             }
         }
         return y
+    }
+
+    /// Backward through `list` after `forward(list)`: a ReLU that ran inside the batch norm
+    /// before it goes back inside that norm's backward.
+    func backward(_ list: [(name: String, layer: any Layer)], _ dy: Tensor) -> Tensor {
+        var dx = dy
+        var i = list.count - 1
+        while i >= 0 {
+            if i > 0, list[i].layer is ReLU, let bn = list[i - 1].layer as? BatchNorm2d, bn.rectified {
+                dx = backward(bn, dx)
+                i -= 2
+            } else {
+                dx = backward(list[i].layer, dx)
+                i -= 1
+            }
+        }
+        return dx
     }
 
     /// Whether the hooks need to see `layer`'s own call: its output is tapped, or layers are timed.

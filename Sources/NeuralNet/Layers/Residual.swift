@@ -54,10 +54,9 @@ public final class Residual: LayerContainer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        func chain(_ list: [Named], _ dy: Tensor) -> Tensor { list.reversed().reduce(dy) { hooks.backward($1.layer, $0) } }
-        let dSum = chain(post, dy)
-        var dInput = chain(body, dSum)
+        let dSum = hooks.backward(post, dy)
+        var dInput = hooks.backward(body, dSum)
         dInput.add(shortcut.map { hooks.backward($0.layer, dSum) } ?? dSum)
-        return chain(pre, dInput)
+        return hooks.backward(pre, dInput)
     }
 }

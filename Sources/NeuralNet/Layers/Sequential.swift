@@ -27,6 +27,6 @@ public final class Sequential: LayerContainer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        layers.reversed().reduce(dy) { hooks.backward($1.layer, $0) }
+        hooks.backward(layers, dy)
     }
 }

@@ -41,7 +41,7 @@ public enum Benchmark {
         let work = try Workload(architecture, batch: batch, threads: threads, training: mode == .train)
         func step() {
             switch mode {
-            case .train: work.trainingStep { work.model.forward($0, mode: .training) } backward: { _ = work.model.backward($0) }
+            case .train: work.trainingStep { work.model.forward($0, mode: .training) } backward: { _ = work.model.backward($0, taps: [:], inputGradient: false) }
             case .infer: _ = work.model.forward(work.input, mode: .prediction)
             }
         }

@@ -33,7 +33,7 @@ public enum LayerProfile {
         defer { model.hooks?.timer = nil }
         for step in 0..<(steps + 2) {
             timer.counting = step >= 2   // two warm-up steps, as the benchmark
-            work.trainingStep { model.forward($0, mode: .training) } backward: { _ = model.backward($0) }
+            work.trainingStep { model.forward($0, mode: .training) } backward: { _ = model.backward($0, taps: [:], inputGradient: false) }
         }
         return layers.map { path, layer in
             let shape = model.outputShapes[path] ?? []
