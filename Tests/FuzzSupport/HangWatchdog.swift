@@ -4,7 +4,7 @@ import Foundation
 /// `watch`, and when one takes longer than `limit` a background thread prints what it was and
 /// aborts the test process (a hung library call cannot be interrupted any other way). Without
 /// it a hang would only show as a suite stopped at CI's time limit. Cost: one thread waking
-/// once a second while alive.
+/// once a second until `stop()` or until the watchdog is gone.
 public final class HangWatchdog: @unchecked Sendable {
     private let lock = NSLock()
     private var current: (label: String, start: Date)?
@@ -13,21 +13,19 @@ public final class HangWatchdog: @unchecked Sendable {
 
     public init(limit: TimeInterval) {
         self.limit = limit
-        Thread.detachNewThread { [self] in
-            while true {
+        Thread.detachNewThread { [weak self] in
+            while let self {
                 Thread.sleep(forTimeInterval: 1)
-                lock.lock()
-                defer { lock.unlock() }
-                if finished { return }
-                if let current, Date().timeIntervalSince(current.start) > limit {
-                    FileHandle.standardError.write(Data("HANG: \(current.label) did not finish within \(Int(limit)) s\n".utf8))
+                self.lock.lock()
+                defer { self.lock.unlock() }
+                if self.finished { return }
+                if let current = self.current, Date().timeIntervalSince(current.start) > self.limit {
+                    FileHandle.standardError.write(Data("HANG: \(current.label) did not finish within \(Int(self.limit)) s\n".utf8))
                     abort()
                 }
             }
         }
     }
-
-    deinit { stop() }
 
     /// Runs `body`, aborting the process if it outlasts the limit.
     public func watch<R>(_ label: @autoclosure () -> String, _ body: () throws -> R) rethrows -> R {
