@@ -130,6 +130,18 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         #expect(gradientDisagreements(of: ReLU(), at: x, mode: .training) == [])
     }
 
+    /// The rectifier of a sum (a residual block's paths meeting) is bit for bit the sum, then
+    /// the rectifier, forward and backward; 1,000 values reach past the 16-lane loop into the tail.
+    @Test func reluOfASum() {
+        var rng = RandomState(seed: 16)
+        let x = randomTensor([2, 500], &rng), r = randomTensor([2, 500], &rng), dy = randomTensor([2, 500], &rng)
+        var sum = x
+        sum.add(r)
+        let fused = ReLU(), separate = ReLU()
+        #expect(fused.forward(x, adding: r, mode: .training) == separate.forward(sum, mode: .training))
+        #expect(fused.backward(dy) == separate.backward(dy))
+    }
+
     /// Distinct values 0.05 apart, shuffled: ±step never changes which value is a window's maximum.
     /// A batch norm with its ReLU inside (as containers run the pair): gradients by finite
     /// differences, and bit for bit what the two layers give one by one.

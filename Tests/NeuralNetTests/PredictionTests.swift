@@ -27,20 +27,35 @@ import Testing
         for tap in taps {
             #expect(Self.relativeError(predicted.taps[tap]!, expected.taps[tap]!) < 1e-5, "\(name) tap \(tap)")
         }
+        // Untapped, residual blocks make their sum inside their last convolution.
+        let untapped = model.forward(x, mode: .prediction, taps: []).output
+        #expect(Self.relativeError(untapped, expected.output) < 1e-5, "\(name) output without taps")
     }
 
+    /// With and without bias, a residual added or not, rectified or not, on every path of the
+    /// convolution: grouped small planes (8×8, 5×5, 2×2), image by image (16×16) and Winograd
+    /// (16 channels, 8×8 and 16×16).
     @Test func aConvolutionWithAndWithoutBiasFoldsItsBatchNorm() {
         var rng = RandomState(seed: 12)
-        for (bias, kernel, side) in [(true, 3, 8), (false, 3, 8), (false, 1, 5), (true, 3, 2)] {
-            let conv = Conv2d(inChannels: 4, outChannels: 6, kernel: kernel, padding: kernel / 2, bias: bias)
-            let bn = BatchNorm2d(channels: 6)
+        for (bias, kernel, side, channels) in [(true, 3, 8, 4), (false, 3, 8, 4), (false, 1, 5, 4), (true, 3, 2, 4),
+                                               (false, 3, 16, 4), (true, 3, 8, 16), (false, 3, 16, 16)] {
+            let conv = Conv2d(inChannels: channels, outChannels: 6 + channels, kernel: kernel, padding: kernel / 2, bias: bias)
+            let bn = BatchNorm2d(channels: 6 + channels)
             randomizeParameters(conv, &rng)
             randomizeParameters(bn, &rng)
-            let x = randomTensor([2, 4, side, side], &rng)
-            let separate = ReLU().forward(bn.forward(conv.forward(x, mode: .inference), mode: .inference), mode: .inference)
-            #expect(Self.relativeError(conv.predict(x, foldingIn: bn, relu: true), separate) < 1e-5, "\(bias) \(kernel) \(side)")
-            let withoutReLU = bn.forward(conv.forward(x, mode: .inference), mode: .inference)
-            #expect(Self.relativeError(conv.predict(x, foldingIn: bn, relu: false), withoutReLU) < 1e-5)
+            let x = randomTensor([3, channels, side, side], &rng)
+            let residual = randomTensor([3, 6 + channels, side, side], &rng)
+            let normed = bn.forward(conv.forward(x, mode: .inference), mode: .inference)
+            var sum = normed
+            sum.add(residual)
+            let label = "bias \(bias), \(kernel)×\(kernel), \(side)×\(side), \(channels) channels"
+            #expect(Self.relativeError(conv.predict(x, foldingIn: bn, relu: false), normed) < 1e-5, "\(label)")
+            #expect(Self.relativeError(conv.predict(x, foldingIn: bn, relu: true), ReLU().forward(normed, mode: .inference)) < 1e-5,
+                    "\(label), ReLU")
+            #expect(Self.relativeError(conv.predict(x, foldingIn: bn, adding: residual, relu: false), sum) < 1e-5,
+                    "\(label), residual")
+            #expect(Self.relativeError(conv.predict(x, foldingIn: bn, adding: residual, relu: true),
+                                       ReLU().forward(sum, mode: .inference)) < 1e-5, "\(label), residual, ReLU")
         }
     }
 

@@ -112,6 +112,19 @@ func rectify(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: I
     while i < n { y[i] = x[i] < 0 ? 0 : x[i]; i += 1 }
 }
 
+/// y[i] = max(x[i] + r[i], 0): two paths meeting and the rectifier after them, in one pass.
+@inline(__always)
+func addRectify(_ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    let zero = Vector(repeating: 0)
+    var i = 0
+    while i + 16 <= n {
+        let v = load(x + i) + load(r + i)
+        store(v.replacing(with: zero, where: v .< zero), y + i)
+        i += 16
+    }
+    while i < n { let v = x[i] + r[i]; y[i] = v < 0 ? 0 : v; i += 1 }
+}
+
 /// dx[i] = dy[i] where y[i] > 0, else 0.
 @inline(__always)
 func rectifyGradient(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {

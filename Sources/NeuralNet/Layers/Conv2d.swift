@@ -78,18 +78,39 @@ public final class Conv2d: Layer {
     }
 
     /// Runs `w` over images `range` of `x` into `y` in groups of images sized by the budget,
-    /// with the worker's scratch buffers.
+    /// with the worker's scratch buffers, each group's output finished (`Finish`) as it lands.
     private func convolve(_ w: WinogradConvolution, _ x: UnsafePointer<Float>, images range: Range<Int>,
                           kernels: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
-                          scratch buffers: [ScratchBuffer]) {
+                          finish: Finish = Finish(), scratch buffers: [ScratchBuffer]) {
         let group = winogradGroup(w, images: range.count)
         let v = buffers[0].reserve(w.inputSize(tiles: group * w.tilesPerImage))
         let m = buffers[1].reserve(w.productSize(tiles: group * w.tilesPerImage))
         let padded = buffers[3].reserve(w.paddedSize(images: group))
         let inPlanes = w.inChannels * w.height * w.width, outPlanes = w.outChannels * w.height * w.width
         for first in Swift.stride(from: range.lowerBound, to: range.upperBound, by: group) {
-            w.convolve(x + first * inPlanes, count: min(group, range.upperBound - first), kernels: kernels, bias: bias,
+            let count = min(group, range.upperBound - first)
+            w.convolve(x + first * inPlanes, count: count, kernels: kernels, bias: bias,
                        y + first * outPlanes, v: v, m: m, padded: padded)
+            finish.apply(y, images: first ..< first + count, imageSize: outPlanes)
+        }
+    }
+
+    /// What a prediction does to a convolution's output right after computing it, while it is
+    /// still in cache: add a residual (a block's shortcut, NCHW like the output), then rectify.
+    /// Instead of a pass over memory each, and a tensor for the sum.
+    private struct Finish {
+        var residual: UnsafePointer<Float>? = nil
+        var rectify = false
+
+        /// Finishes the outputs of `images` in `y`, `imageSize` floats each.
+        func apply(_ y: UnsafeMutablePointer<Float>, images: Range<Int>, imageSize: Int) {
+            let out = y + images.lowerBound * imageSize, n = images.count * imageSize
+            switch (residual.map { $0 + images.lowerBound * imageSize }, rectify) {
+            case (let r?, true): addRectify(out, r, out, n)
+            case (let r?, false): addVectors(out, r, out, n)
+            case (nil, true): NeuralNet.rectify(out, out, n)
+            case (nil, false): break
+            }
         }
     }
 
@@ -175,12 +196,13 @@ public final class Conv2d: Layer {
         return convolve(x, weights: weight.value.data, bias: bias?.value.data ?? [])
     }
 
-    /// A prediction through this convolution, `bn` after it and, with `relu`, a rectifier after
-    /// that, as one layer: the batch norm (its running statistics) folded into the weights and
-    /// bias — W·s and b·s + (β − s·μ) with s = γ/√(σ² + ε) — and the rectifier applied in place.
-    /// Equal to the layers one by one up to rounding, without their two passes and tensors.
-    /// Cost: the convolution's, plus one pass over the weights and, with `relu`, the output.
-    public func predict(_ x: Tensor, foldingIn bn: BatchNorm2d, relu: Bool) -> Tensor {
+    /// A prediction through this convolution, `bn` after it, `residual` added (when given) and,
+    /// with `relu`, a rectifier after that, as one layer: the batch norm (its running statistics)
+    /// folded into the weights and bias — W·s and b·s + (β − s·μ) with s = γ/√(σ² + ε) — and the
+    /// sum and rectifier applied to each worker's output as it lands (`Finish`). Equal to the
+    /// layers one by one up to rounding, without their passes and tensors.
+    /// Cost: the convolution's, plus one pass over the weights.
+    public func predict(_ x: Tensor, foldingIn bn: BatchNorm2d, adding residual: Tensor? = nil, relu: Bool) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[1] == inChannels && bn.channels == outChannels,
                      "\(label): input shape \(x.shape) is not [N, \(inChannels), H, W], or \(bn.label) does not follow it")
         input = Tensor(shape: [0])
@@ -192,21 +214,20 @@ public final class Conv2d: Layer {
         }
         let biasValues = bias?.value.data
         let folded = (0..<outChannels).map { o in (biasValues?[o] ?? 0) * scale[o] + shift[o] }
-        var y = convolve(x, weights: weights, bias: folded)
-        if relu {
-            let count = y.count
-            y.data.withUnsafeMutableBufferPointer { yb in
-                let p = yb.baseAddress!
-                ComputeThreads.parallelFor(count, grain: 1 << 15) { range in
-                    rectify(p + range.lowerBound, p + range.lowerBound, range.count)
-                }
-            }
+        let g = geometry(height: x.shape[2], width: x.shape[3])
+        let shape = [x.shape[0], outChannels, g.outHeight, g.outWidth]
+        precondition(residual == nil || residual!.shape == shape,
+                     "\(label): residual \(residual!.shape) added to an output of \(shape)")
+        return (residual?.data ?? []).withUnsafeBufferPointer { rb in
+            // (An empty array's buffer may still have an address.)
+            convolve(x, weights: weights, bias: folded, finish: Finish(residual: residual == nil ? nil : rb.baseAddress,
+                                                                       rectify: relu))
         }
-        return y
     }
 
-    /// The convolution of `x` with `weights` ([outC, inC, k, k]) plus `bias` (empty for none).
-    private func convolve(_ x: Tensor, weights: [Float], bias biasValues: [Float]) -> Tensor {
+    /// The convolution of `x` with `weights` ([outC, inC, k, k]) plus `bias` (empty for none),
+    /// each worker's output finished as `finish` says.
+    private func convolve(_ x: Tensor, weights: [Float], bias biasValues: [Float], finish: Finish = Finish()) -> Tensor {
         shared = ConvolutionScratch.current
         let batch = x.shape[0]
         let g = geometry(height: x.shape[2], width: x.shape[3])
@@ -221,7 +242,7 @@ public final class Conv2d: Layer {
                 biasValues.withUnsafeBufferPointer { bb in
                     ComputeThreads.parallelParts(batch) { part, range in
                         convolve(w, xb.baseAddress!, images: range, kernels: kernels, bias: bb.isEmpty ? nil : bb.baseAddress,
-                                 out.baseAddress!, scratch: scratch.buffers(part))
+                                 out.baseAddress!, finish: finish, scratch: scratch.buffers(part))
                     }
                 }}
             }
@@ -258,6 +279,7 @@ public final class Conv2d: Layer {
                             if !bb.isEmpty {
                                 for o in 0..<outChannels { addScalar(output + o * spatial, output + o * spatial, spatial, bb[o]) }
                             }
+                            finish.apply(out, images: image ..< image + 1, imageSize: outChannels * spatial)
                         }
                     case .grouped(let group):
                         let cols = buffers[0].reserve(rows * group * spatial)
@@ -276,6 +298,7 @@ public final class Conv2d: Layer {
                                               spatial, bb.isEmpty ? 0 : bb[o])
                                 }
                             }
+                            finish.apply(out, images: first ..< first + count, imageSize: outChannels * spatial)
                         }
                     }
                 }

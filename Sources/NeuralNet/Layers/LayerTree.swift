@@ -145,7 +145,7 @@ extension Optional where Wrapped == LayerHooks {
     }
 
     /// Whether the hooks need to see `layer`'s own call: its output is tapped, or layers are timed.
-    private func watches(_ layer: any Layer) -> Bool {
+    func watches(_ layer: any Layer) -> Bool {
         guard let hooks = self else { return false }
         return hooks.timer != nil || hooks.recording[ObjectIdentifier(layer)] != nil
     }

@@ -10,12 +10,30 @@ public final class ReLU: Layer {
     public func outputShape(for shape: [Int]) throws -> [Int] { shape }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        rectifier(of: x, adding: nil, mode: mode)
+    }
+
+    /// The rectifier of x + r, the sum computed on the way: a residual block's two paths
+    /// meeting and the ReLU after them in one pass, with no tensor for the sum. Its backward
+    /// is `backward`'s (the sum's gradient, which both paths take).
+    public func forward(_ x: Tensor, adding r: Tensor, mode: Mode) -> Tensor {
+        precondition(r.shape == x.shape, "ReLU: \(r.shape) added to \(x.shape)")
+        return rectifier(of: x, adding: r, mode: mode)
+    }
+
+    private func rectifier(of x: Tensor, adding r: Tensor?, mode: Mode) -> Tensor {
         let y = Tensor(shape: x.shape) { y in
             x.data.withUnsafeBufferPointer { xb in
+            (r?.data ?? []).withUnsafeBufferPointer { rb in
                 ComputeThreads.parallelFor(x.count, grain: 1 << 15) { range in
-                    rectify(xb.baseAddress! + range.lowerBound, y.baseAddress! + range.lowerBound, range.count)
+                    let source = xb.baseAddress! + range.lowerBound, target = y.baseAddress! + range.lowerBound
+                    if r != nil, let other = rb.baseAddress {
+                        addRectify(source, other + range.lowerBound, target, range.count)
+                    } else {
+                        rectify(source, target, range.count)
+                    }
                 }
-            }
+            }}
         }
         output = mode.keepsCaches ? y : Tensor(shape: [0])
         return y

@@ -7,8 +7,8 @@
 ///   is the raw input.
 /// Every child sits directly under the block in the state_dict (`conv1.weight`,
 /// `downsample.0.weight`, `convShortcut.weight`), as in those PyTorch modules.
-/// Cost: that of its children plus one pass to add the two paths (and one to add their
-/// gradients).
+/// Cost: that of its children plus one pass to add the two paths (with the ReLU after them, or
+/// none in prediction) and one to add their gradients.
 public final class Residual: LayerContainer {
     public typealias Named = (name: String, layer: any Layer)
     public let pre: [Named]
@@ -44,11 +44,24 @@ public final class Residual: LayerContainer {
         return try chain(post, out)
     }
 
+    /// The shortcut runs first, so that the sum can be made where the body ends: with `post` a
+    /// lone ReLU, the sum and the rectifier are one pass (`ReLU.forward(_:adding:mode:)`); in
+    /// prediction, with the body ending in a convolution and its batch norm, inside that
+    /// convolution as its output lands (`Conv2d.predict(_:foldingIn:adding:relu:)`). Layers the
+    /// hooks watch (a tap, a profile) run one by one.
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let input = hooks.forward(pre, x, mode: mode)
-        var sum = hooks.forward(body, input, mode: mode)
         let skip = shortcut.map { hooks.forward($0.layer, input, mode: mode) } ?? input
+        let relu = post.count == 1 && !hooks.watches(post[0].layer) ? post[0].layer as? ReLU : nil
+        if mode == .prediction, post.isEmpty || relu != nil, body.count >= 2,
+           let conv = body[body.count - 2].layer as? Conv2d, let bn = body[body.count - 1].layer as? BatchNorm2d,
+           bn.channels == conv.outChannels, !hooks.watches(conv), !hooks.watches(bn) {
+            let lead = hooks.forward(Array(body.dropLast(2)), input, mode: mode)
+            return conv.predict(lead, foldingIn: bn, adding: skip, relu: relu != nil)
+        }
+        var sum = hooks.forward(body, input, mode: mode)
         precondition(sum.shape == skip.shape, "\(label): body output \(sum.shape) but shortcut \(skip.shape)")
+        if let relu { return relu.forward(sum, adding: skip, mode: mode) }
         sum.add(skip)
         return hooks.forward(post, sum, mode: mode)
     }
