@@ -59,6 +59,8 @@ public struct DatasetInspection {
     public var chunkShape: [Int]?
     public var deflateLevel: Int?
     public var hasShuffle: Bool
+    /// Whether each chunk carries a Fletcher-32 checksum.
+    public var hasChecksum: Bool
     /// Bytes in the file, after compression.
     public var storageBytes: Int
     /// Bytes uncompressed; nil for strings and types kd does not read.
@@ -73,15 +75,18 @@ public struct DatasetInspection {
         chunkShape = dataset.chunkShape
         deflateLevel = dataset.deflateLevel
         hasShuffle = dataset.hasShuffle
+        hasChecksum = dataset.hasChecksum
         storageBytes = dataset.storageBytes
         rawBytes = dataset.rawBytes
     }
 
-    /// The filters in the order HDF5 applies them: "shuffle+deflate(4)", "deflate(4)", "none".
+    /// The filters in the order HDF5 applies them: "shuffle+deflate(4)+fletcher32",
+    /// "deflate(4)+fletcher32", "fletcher32" (checksummed only), "none".
     public var compression: String {
         var filters: [String] = []
         if hasShuffle { filters.append("shuffle") }
         if let level = deflateLevel { filters.append("deflate(\(level))") }
+        if hasChecksum { filters.append("fletcher32") }
         return filters.isEmpty ? "none" : filters.joined(separator: "+")
     }
 }

@@ -66,6 +66,7 @@ public enum InspectionReport {
                     "path": d.path, "shape": d.shape, "dtype": d.elementType.rawValue,
                     "chunk": d.chunkShape ?? NSNull(), "compression": d.compression,
                     "shuffle": d.hasShuffle, "deflate": d.deflateLevel ?? NSNull(),
+                    "fletcher32": d.hasChecksum,
                     "storage_bytes": d.storageBytes, "raw_bytes": d.rawBytes ?? NSNull(),
                 ]
                 if !d.stats.isEmpty { entry["stats"] = d.stats.mapValues(json) }

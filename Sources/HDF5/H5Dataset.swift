@@ -72,6 +72,12 @@ public final class H5Dataset {
         filters.contains { $0.id == H5Z_FILTER_SHUFFLE }
     }
 
+    /// Whether every chunk carries a Fletcher-32 checksum (kd writes one on every chunk, so a
+    /// damaged chunk is refused on read rather than decoded into wrong values).
+    public var hasChecksum: Bool {
+        filters.contains { $0.id == H5Z_FILTER_FLETCHER32 }
+    }
+
     /// The filter pipeline, in the order applied when writing.
     private var filters: [(id: H5Z_filter_t, parameters: [UInt32])] {
         withCreationList { dcpl in

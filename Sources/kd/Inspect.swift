@@ -9,7 +9,8 @@ struct Inspect: ParsableCommand {
         discussion: """
             Works on any HDF5 file. Shows every root attribute (kd_kind, kd_version, command \
             line, source SHA-256, ...), every dataset in every group with its shape, element \
-            type, chunk shape, compression and size on disk against its raw size, and what the \
+            type, chunk shape, filters (compression, the Fletcher-32 chunk checksum) and size on \
+            disk against its raw size, and what the \
             file's kind adds: for a data store (kd_kind "dataset") the number of images of each \
             class in each split. The file is only read.
             Exit codes: 65 not an HDF5 file, 66 missing file.

@@ -40,6 +40,7 @@ import Testing
         #expect(p.chunkShape == [n, d])
         #expect(p.deflateLevel == nil)
         #expect(!p.hasShuffle)
+        #expect(p.hasChecksum && f.hasChecksum && i.hasChecksum)
         #expect(p.storageBytes == n * d * 4 + 4)
 
         let a = try group.openDataset("auto")

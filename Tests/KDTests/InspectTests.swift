@@ -45,9 +45,9 @@ import Testing
         func row(_ datasetPath: String) -> [String] {
             lines.first { $0.hasPrefix("  \(datasetPath) ") }?.split(separator: " ").map(String.init) ?? []
         }
-        #expect(Array(row("/train/images").prefix(5)) == ["/train/images", "20×1×4×4", "uint8", "8×1×4×4", "deflate(4)"])
-        #expect(Array(row("/test/images").prefix(5)) == ["/test/images", "7×1×4×4", "uint8", "7×1×4×4", "deflate(4)"])
-        #expect(Array(row("/train/labels").prefix(5)) == ["/train/labels", "20", "uint8", "20", "deflate(9)"])
+        #expect(Array(row("/train/images").prefix(5)) == ["/train/images", "20×1×4×4", "uint8", "8×1×4×4", "deflate(4)+fletcher32"])
+        #expect(Array(row("/test/images").prefix(5)) == ["/test/images", "7×1×4×4", "uint8", "7×1×4×4", "deflate(4)+fletcher32"])
+        #expect(Array(row("/train/labels").prefix(5)) == ["/train/labels", "20", "uint8", "20", "deflate(9)+fletcher32"])
         #expect(row("/train/images").suffix(2) == ["320", "B"])  // raw: 20 images of 16 bytes
 
         // The class table: a heading with the splits, train first, then one row per class.
@@ -81,9 +81,10 @@ import Testing
         #expect(images["shape"] as? [Int] == [20, 1, 4, 4])
         #expect(images["dtype"] as? String == "uint8")
         #expect(images["chunk"] as? [Int] == [8, 1, 4, 4])
-        #expect(images["compression"] as? String == "deflate(4)")
+        #expect(images["compression"] as? String == "deflate(4)+fletcher32")
         #expect(images["deflate"] as? Int == 4)
         #expect(images["shuffle"] as? Bool == false)
+        #expect(images["fletcher32"] as? Bool == true)
         #expect(images["raw_bytes"] as? Int == 20 * 16)
         #expect((images["storage_bytes"] as? Int ?? 0) > 0)
 
@@ -126,9 +127,9 @@ import Testing
         #expect(r.status == 0)
         #expect(r.stdout.hasPrefix("\(path): HDF5 file without kd_kind, "))
         let rows = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(rows.contains { Array($0.prefix(5)) == ["/a/b/weights", "2×3", "float32", "2×3", "none"] })
+        #expect(rows.contains { Array($0.prefix(5)) == ["/a/b/weights", "2×3", "float32", "2×3", "fletcher32"] })
         #expect(rows.contains { Array($0.prefix(5)) == ["/empty", "0×3", "float32", "contiguous", "none"] })
-        #expect(rows.contains { Array($0.prefix(5)) == ["/f", "8×8", "float64", "4×8", "shuffle+deflate(2)"] })
+        #expect(rows.contains { Array($0.prefix(5)) == ["/f", "8×8", "float64", "4×8", "shuffle+deflate(2)+fletcher32"] })
         #expect(!r.stdout.contains("classes"))
         let json = try KDProcess.run(["inspect", "--json", path])
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
