@@ -4,15 +4,20 @@ import Testing
 @Suite struct BatchNormStatisticsTests {
     /// After one training step, running_mean = 0.9·old + 0.1·batch mean and
     /// running_var = 0.9·old + 0.1·unbiased batch variance (PyTorch's rule), computed here in Double.
-    @Test func runningStatisticsFollowPyTorchsUpdate() {
+    /// Planes of 16 values, of 49 (past the 16-lane loop into the tail), of one value each, and
+    /// values far from zero (mean 1000, spread 3), where summing squares would lose the spread.
+    @Test(arguments: [(side: 4, offset: Float(0)), (side: 7, offset: 0), (side: 1, offset: 0), (side: 7, offset: 1000)])
+    func runningStatisticsFollowPyTorchsUpdate(side: Int, offset: Float) {
         var rng = RandomState(seed: 20)
         let bn = BatchNorm2d(channels: 3)
         randomizeParameters(bn, &rng)
         let oldMean = bn.runningMean.value.data, oldVar = bn.runningVar.value.data
-        let x = randomTensor([5, 3, 4, 4], &rng, scale: 3)
+        var x = randomTensor([5, 3, side, side], &rng, scale: 3)
+        x.data = x.data.map { $0 + offset }
         let y = bn.forward(x, mode: .training)
+        let plane = side * side
         for c in 0..<3 {
-            let values = (0..<5).flatMap { n in (0..<16).map { Double(x.data[(n * 3 + c) * 16 + $0]) } }
+            let values = (0..<5).flatMap { n in (0..<plane).map { Double(x.data[(n * 3 + c) * plane + $0]) } }
             let mean = values.reduce(0, +) / Double(values.count)
             let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
             let expectedMean = 0.9 * Double(oldMean[c]) + 0.1 * mean
@@ -22,7 +27,7 @@ import Testing
             // The output is normalized with the biased variance, then scaled and shifted.
             let gamma = Double(bn.weight.value.data[c]), beta = Double(bn.bias.value.data[c])
             let invStd = 1 / (squares / Double(values.count) + 1e-5).squareRoot()
-            let first = Double(y.data[c * 16])
+            let first = Double(y.data[c * plane])
             #expect(abs(first - (gamma * (values[0] - mean) * invStd + beta)) <= 1e-4)
         }
     }

@@ -26,20 +26,22 @@ func sumOf(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     return sum
 }
 
-/// Σ (p[i] − center)².
+/// (Σ (p[i] − pivot), Σ (p[i] − pivot)²) in one pass: a run's mean and spread, measured from a
+/// pivot near its mean so that the squares do not swamp the spread.
 @inline(__always)
-func squaredDeviationSum(_ p: UnsafePointer<Float>, _ n: Int, center: Float) -> Float {
-    var acc = Vector(repeating: 0)
-    let c = Vector(repeating: center)
+func shiftedSums(_ p: UnsafePointer<Float>, _ n: Int, pivot: Float) -> (Float, Float) {
+    var sum = Vector(repeating: 0), squares = Vector(repeating: 0)
+    let c = Vector(repeating: pivot)
     var i = 0
     while i + 16 <= n {
         let d = load(p + i) - c
-        acc += d * d
+        sum += d
+        squares += d * d
         i += 16
     }
-    var sum = acc.sum()
-    while i < n { let d = p[i] - center; sum += d * d; i += 1 }
-    return sum
+    var sums = (sum.sum(), squares.sum())
+    while i < n { let d = p[i] - pivot; sums.0 += d; sums.1 += d * d; i += 1 }
+    return sums
 }
 
 /// The rectifier that follows a batch norm, seen from the norm's input x: the norm's output

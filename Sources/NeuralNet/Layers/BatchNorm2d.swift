@@ -6,8 +6,8 @@
 /// A ReLU right after it can run inside it (`forward(_:mode:rectify:)`, chosen by
 /// `LayerHooks`): the normalizing pass rectifies, and the backward gates its gradient by the
 /// sign of the normalized value, so the ReLU costs neither a pass each way nor a tensor.
-/// Work is split over channels. Cost: three passes over the input forward in training (mean,
-/// variance, normalize), one in inference; two passes backward.
+/// Work is split over channels. Cost: two passes over the input forward in training (mean and
+/// variance together, then normalize), one in inference; two passes backward.
 public final class BatchNorm2d: Layer {
     public let channels: Int
     public let momentum: Float
@@ -83,14 +83,8 @@ public final class BatchNorm2d: Layer {
                 ComputeThreads.parallelFor(channels, grain: max(1, 16384 / perChannel)) { range in
                     for c in range {
                         if mode == .training {
-                            var sum: Float = 0
-                            for n in 0..<batch { sum += sumOf(x + (n * channels + c) * spatial, spatial) }
-                            let mean = sum / Float(perChannel)
-                            var squares: Float = 0
-                            for n in 0..<batch {
-                                squares += squaredDeviationSum(x + (n * channels + c) * spatial, spatial,
-                                                               center: mean)
-                            }
+                            let (mean, squares) = Self.statistics(x + c * spatial, planes: batch, apart: channels * spatial,
+                                                                  spatial: spatial)
                             let variance = squares / Float(perChannel)
                             cb[c] = mean
                             ib[c] = 1 / (variance + eps).squareRoot()
@@ -111,6 +105,27 @@ public final class BatchNorm2d: Layer {
                 }
             }}}}}}}
         }
+    }
+
+    /// The mean of `planes` planes of `spatial` values, `apart` floats apart from `x` on, and the
+    /// sum of their squared deviations from it, in one pass over them: each plane's sums are
+    /// taken about its first value (`shiftedSums`), which lies within a few deviations of the
+    /// plane's mean, and the planes' means and squared deviations are combined exactly (Chan,
+    /// Golub & LeVeque), in Double and in plane order, so the result is the same every time.
+    private static func statistics(_ x: UnsafePointer<Float>, planes: Int, apart: Int, spatial: Int) -> (Float, Float) {
+        var count = 0.0, mean = 0.0, squares = 0.0
+        let size = Double(spatial)
+        for n in 0..<planes {
+            let plane = x + n * apart, pivot = plane[0]
+            let (shift, shiftedSquares) = shiftedSums(plane, spatial, pivot: pivot)
+            let planeMean = Double(pivot) + Double(shift) / size
+            let planeSquares = max(0, Double(shiftedSquares) - Double(shift) * Double(shift) / size)
+            let delta = planeMean - mean, total = count + size
+            mean += delta * size / total
+            squares += planeSquares + delta * delta * count * size / total
+            count = total
+        }
+        return (Float(mean), Float(squares))
     }
 
     /// The affine map the running statistics make of this layer, y = scale · x + shift per
