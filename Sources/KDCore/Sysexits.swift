@@ -15,6 +15,8 @@ public enum Sysexits: Int32, Sendable {
     case ioErr = 74
     /// Temporary failure: another process holds the output's lock.
     case tempFail = 75
+    /// A configuration error: the environment asks for something this machine cannot do.
+    case config = 78
     /// Stopped by SIGINT after saving its progress (128 + 2, the shell's convention).
     case interrupted = 130
     /// Stopped by SIGTERM after saving its progress (128 + 15): run again to continue.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KDCore
+import NeuralNet
 
 /// Runs the body of a subcommand and turns a `StageError` into its message on standard error
 /// and its sysexits code, so every subcommand fails the same way.
@@ -11,6 +12,7 @@ import KDCore
 func runStage(_ name: String, _ body: () throws -> Void) throws {
     defer { OutputLock.releaseAll() }   // a finished stage leaves no lock file behind
     do {
+        try BLASKernelFamily.check()   // before any work: a wrong family would die mid-stage
         try body()
     } catch let error as StageError {
         OutputLock.releaseAll()

@@ -82,4 +82,27 @@ import Testing
         let unknown = try KDProcess.run(["bench", "--arch", "nope"])
         #expect(unknown.status == 64)
     }
+
+    /// An OpenBLAS kernel family this processor cannot run (OpenBLAS would die with SIGILL at
+    /// the first product) is refused with 78 before any work: no output is started.
+    @Test func aKernelFamilyTheProcessorCannotRunIsRefusedBeforeAnyWork() throws {
+        let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        let family = ["SkylakeX", "Bulldozer"].first {
+            BLASKernelFamily.problem(environment: ["OPENBLAS_CORETYPE": $0], flags: flags) != nil
+        }
+        guard let family else {
+            print("skipped: this processor runs every OpenBLAS family kd checks (it has AVX-512 and FMA4)")
+            return
+        }
+        let dir = try TempDir()
+        let r = try KDProcess.run(["bench", "--arch", "small", "--seconds", "0.1"], environment: ["OPENBLAS_CORETYPE": family])
+        #expect(r.status == 78, "\(r.stderr)")
+        #expect(r.stderr.contains("kd bench: error: OPENBLAS_CORETYPE=\(family) makes OpenBLAS use kernels that need"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        let train = try KDProcess.run(["train", "--arch", "small", "--data", dir.file("missing.h5"), "--out", dir.file("run")],
+                                      environment: ["OPENBLAS_CORETYPE": family])
+        #expect(train.status == 78, "\(train.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("run")))
+    }
 }
