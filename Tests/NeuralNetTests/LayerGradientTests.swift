@@ -166,6 +166,33 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         #expect(fused.runningMean.value == bn.runningMean.value && fused.runningVar.value == bn.runningVar.value)
     }
 
+    /// In training a convolution measures the batch statistics of the norm after it as its
+    /// output lands (`PlaneMoments`): bit for bit the layers one by one — output, running
+    /// statistics, gradients — on every path of the convolution: grouped small planes (5×5),
+    /// image by image (16×16), Winograd (16 channels, 8×8), with and without the ReLU.
+    @Test(arguments: [(4, 5, true), (3, 16, true), (16, 8, true), (16, 8, false)])
+    func convolutionMeasuresTheBatchStatisticsOfItsNorm(channels: Int, side: Int, relu: Bool) {
+        var rng = RandomState(seed: 17)
+        func layers() -> [any Layer] {
+            [Conv2d(inChannels: channels, outChannels: 16, kernel: 3, padding: 1, bias: false), BatchNorm2d(channels: 16)]
+                + (relu ? [ReLU()] : [])
+        }
+        let fused = Sequential(layers()), separate = layers()
+        randomizeParameters(fused, &rng)
+        for ((_, a), (_, b)) in zip(separate.flatMap { $0.namedParameters + $0.namedBuffers },
+                                    fused.namedParameters + fused.namedBuffers) {
+            a.value = b.value
+        }
+        let x = randomTensor([3, channels, side, side], &rng), dy = randomTensor([3, 16, side, side], &rng)
+        let y = fused.forward(x, mode: .training)
+        #expect(y == separate.reduce(x) { $1.forward($0, mode: .training) })
+        #expect(fused.backward(dy) == separate.reversed().reduce(dy) { $1.backward($0) })
+        for ((name, a), (_, b)) in zip(separate.flatMap { $0.namedParameters + $0.namedBuffers },
+                                       fused.namedParameters + fused.namedBuffers) {
+            #expect(a.value == b.value && a.grad == b.grad, "\(name)")
+        }
+    }
+
     private func distinctValues(_ shape: [Int], _ rng: inout RandomState) -> Tensor {
         var values = (0..<shape.reduce(1, *)).map { Float($0) * 0.05 }
         for i in values.indices.reversed() { values.swapAt(i, rng.nextInt(below: i + 1)) }

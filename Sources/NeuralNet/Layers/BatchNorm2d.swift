@@ -6,8 +6,9 @@
 /// A ReLU right after it can run inside it (`forward(_:mode:rectify:)`, chosen by
 /// `LayerHooks`): the normalizing pass rectifies, and the backward gates its gradient by the
 /// sign of the normalized value, so the ReLU costs neither a pass each way nor a tensor.
-/// Work is split over channels. Cost: two passes over the input forward in training (mean and
-/// variance together, then normalize), one in inference; two passes backward.
+/// Work is split over channels. Cost: two passes over the input forward in training (the batch
+/// statistics as `PlaneMoments`, then normalize; one when the convolution before measured
+/// them), one in inference; two passes backward.
 public final class BatchNorm2d: Layer {
     public let channels: Int
     public let momentum: Float
@@ -57,7 +58,9 @@ public final class BatchNorm2d: Layer {
     }
 
     /// The batch norm of `x`, then, with `rectify`, the ReLU that follows it, in the same pass.
-    public func forward(_ x: Tensor, mode: Mode, rectify: Bool) -> Tensor {
+    /// In training, `moments` (`PlaneMoments` of `x`, measured by the convolution that made it)
+    /// spare the norm its pass for the batch statistics.
+    public func forward(_ x: Tensor, mode: Mode, rectify: Bool, moments: [Double]? = nil) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[1] == channels,
                      "\(label): input shape \(x.shape) is not [N, \(channels), H, W]")
         input = mode.keepsCaches ? x : Tensor(shape: [0])
@@ -71,7 +74,12 @@ public final class BatchNorm2d: Layer {
         center = [Float](repeating: 0, count: channels)
         inverseStd = [Float](repeating: 0, count: channels)
         let eps = eps, momentum = momentum
+        let measured = moments == nil && mode == .training
+        var moments = moments ?? (measured ? [Double](repeating: 0, count: PlaneMoments.size(batch: batch, channels: channels)) : [])
+        precondition(mode != .training || moments.count == PlaneMoments.size(batch: batch, channels: channels),
+                     "\(label): \(moments.count) plane moments for an input of \(x.shape)")
         return Tensor(shape: x.shape) { out in
+            moments.withUnsafeMutableBufferPointer { mb in
             x.data.withUnsafeBufferPointer { xb in
             center.withUnsafeMutableBufferPointer { cb in
             inverseStd.withUnsafeMutableBufferPointer { ib in
@@ -83,8 +91,14 @@ public final class BatchNorm2d: Layer {
                 ComputeThreads.parallelFor(channels, grain: max(1, 16384 / perChannel)) { range in
                     for c in range {
                         if mode == .training {
-                            let (mean, squares) = Self.statistics(x + c * spatial, planes: batch, apart: channels * spatial,
-                                                                  spatial: spatial)
+                            if measured {
+                                for n in 0..<batch {
+                                    PlaneMoments.measure(x + (n * channels + c) * spatial, first: n * channels + c, count: 1,
+                                                         spatial: spatial, into: mb.baseAddress!)
+                                }
+                            }
+                            let (mean, squares) = PlaneMoments.channel(c, of: mb.baseAddress!, batch: batch,
+                                                                       channels: channels, spatial: spatial)
                             let variance = squares / Float(perChannel)
                             cb[c] = mean
                             ib[c] = 1 / (variance + eps).squareRoot()
@@ -103,29 +117,8 @@ public final class BatchNorm2d: Layer {
                         }
                     }
                 }
-            }}}}}}}
+            }}}}}}}}
         }
-    }
-
-    /// The mean of `planes` planes of `spatial` values, `apart` floats apart from `x` on, and the
-    /// sum of their squared deviations from it, in one pass over them: each plane's sums are
-    /// taken about its first value (`shiftedSums`), which lies within a few deviations of the
-    /// plane's mean, and the planes' means and squared deviations are combined exactly (Chan,
-    /// Golub & LeVeque), in Double and in plane order, so the result is the same every time.
-    private static func statistics(_ x: UnsafePointer<Float>, planes: Int, apart: Int, spatial: Int) -> (Float, Float) {
-        var count = 0.0, mean = 0.0, squares = 0.0
-        let size = Double(spatial)
-        for n in 0..<planes {
-            let plane = x + n * apart, pivot = plane[0]
-            let (shift, shiftedSquares) = shiftedSums(plane, spatial, pivot: pivot)
-            let planeMean = Double(pivot) + Double(shift) / size
-            let planeSquares = max(0, Double(shiftedSquares) - Double(shift) * Double(shift) / size)
-            let delta = planeMean - mean, total = count + size
-            mean += delta * size / total
-            squares += planeSquares + delta * delta * count * size / total
-            count = total
-        }
-        return (Float(mean), Float(squares))
     }
 
     /// The affine map the running statistics make of this layer, y = scale · x + shift per

@@ -95,12 +95,16 @@ public final class Conv2d: Layer {
         }
     }
 
-    /// What a prediction does to a convolution's output right after computing it, while it is
-    /// still in cache: add a residual (a block's shortcut, NCHW like the output), then rectify.
-    /// Instead of a pass over memory each, and a tensor for the sum.
+    /// What is done to a convolution's output right after computing it, while it is still in
+    /// cache, instead of in a pass over memory each: in prediction, add a residual (a block's
+    /// shortcut, NCHW like the output), then rectify; in training, measure the `PlaneMoments`
+    /// the batch norm after it needs.
     private struct Finish {
         var residual: UnsafePointer<Float>? = nil
         var rectify = false
+        /// Where the output planes' moments go (`PlaneMoments.size`), with the plane size.
+        var moments: UnsafeMutablePointer<Double>? = nil
+        var spatial = 0
 
         /// Finishes the outputs of `images` in `y`, `imageSize` floats each.
         func apply(_ y: UnsafeMutablePointer<Float>, images: Range<Int>, imageSize: Int) {
@@ -110,6 +114,11 @@ public final class Conv2d: Layer {
             case (let r?, false): addVectors(out, r, out, n)
             case (nil, true): NeuralNet.rectify(out, out, n)
             case (nil, false): break
+            }
+            if let moments {
+                let planes = imageSize / spatial
+                PlaneMoments.measure(out, first: images.lowerBound * planes, count: images.count * planes, spatial: spatial,
+                                     into: moments)
             }
         }
     }
@@ -194,6 +203,21 @@ public final class Conv2d: Layer {
                      "\(label): input shape \(x.shape) is not [N, \(inChannels), H, W]")
         input = mode.keepsCaches ? x : Tensor(shape: [0])
         return convolve(x, weights: weight.value.data, bias: bias?.value.data ?? [])
+    }
+
+    /// `forward`, measuring the output's `PlaneMoments` on the way for the batch norm that
+    /// follows in training (`BatchNorm2d.forward(_:mode:rectify:moments:)`).
+    func forwardMeasuringMoments(_ x: Tensor, mode: Mode) -> (output: Tensor, moments: [Double]) {
+        precondition(x.shape.count == 4 && x.shape[1] == inChannels,
+                     "\(label): input shape \(x.shape) is not [N, \(inChannels), H, W]")
+        input = mode.keepsCaches ? x : Tensor(shape: [0])
+        let g = geometry(height: x.shape[2], width: x.shape[3])
+        var moments = [Double](repeating: 0, count: PlaneMoments.size(batch: x.shape[0], channels: outChannels))
+        let y = moments.withUnsafeMutableBufferPointer { mb in
+            convolve(x, weights: weight.value.data, bias: bias?.value.data ?? [],
+                     finish: Finish(moments: mb.baseAddress, spatial: g.outSpatial))
+        }
+        return (y, moments)
     }
 
     /// A prediction through this convolution, `bn` after it, `residual` added (when given) and,

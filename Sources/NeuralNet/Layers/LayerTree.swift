@@ -103,9 +103,11 @@ extension Optional where Wrapped == LayerHooks {
     }
 
     /// The layers of `list` one after another, each seen by the hooks. In prediction mode a
-    /// convolution followed by a batch norm (and a ReLU) runs as one (`Conv2d.predict`), and in
-    /// every mode a batch norm followed by a ReLU (`BatchNorm2d.forward(_:mode:rectify:)`),
-    /// unless the hooks watch one of them (a tap, a profile).
+    /// convolution followed by a batch norm (and a ReLU) runs as one (`Conv2d.predict`); in
+    /// training the convolution measures the norm's batch statistics as its output lands
+    /// (`Conv2d.forwardMeasuringMoments`); in every mode a batch norm followed by a ReLU runs as
+    /// one (`BatchNorm2d.forward(_:mode:rectify:)`) — unless the hooks watch one of them (a tap,
+    /// a profile).
     func forward(_ list: [(name: String, layer: any Layer)], _ x: Tensor, mode: Mode) -> Tensor {
         var y = x
         var i = 0
@@ -115,6 +117,13 @@ extension Optional where Wrapped == LayerHooks {
                let bn = list[i + 1].layer as? BatchNorm2d, bn.channels == conv.outChannels, !watches(conv), !watches(bn) {
                 let relu = rectifierFollows(i + 2)
                 y = conv.predict(y, foldingIn: bn, relu: relu)
+                i += relu ? 3 : 2
+            } else if mode == .training, let conv = list[i].layer as? Conv2d, i + 1 < list.count,
+                      let bn = list[i + 1].layer as? BatchNorm2d, bn.channels == conv.outChannels,
+                      !watches(conv), !watches(bn) {
+                let relu = rectifierFollows(i + 2)
+                let (output, moments) = conv.forwardMeasuringMoments(y, mode: mode)
+                y = bn.forward(output, mode: mode, rectify: relu, moments: moments)
                 i += relu ? 3 : 2
             } else if let bn = list[i].layer as? BatchNorm2d, !watches(bn), rectifierFollows(i + 1) {
                 y = bn.forward(y, mode: mode, rectify: true)
