@@ -29,7 +29,6 @@ struct ConvGeometry {
     /// each column row is then the plane shifted by (kh − padding) rows and (kw − padding)
     /// columns, which im2col and col2im move as one flat run plus a fix-up of the edges.
     var isShiftedPlane: Bool { stride == 1 && outHeight == height && outWidth == width }
-
     /// The output columns `ow` whose input column `ow·stride − padding + kw` lies inside the image.
     @inline(__always)
     private func validColumns(kw: Int) -> Range<Int> {
@@ -148,6 +147,8 @@ struct ConvGeometry {
                     for ow in 0..<valid.lowerBound { dst[ow] = 0 }
                     if stride == 1 {
                         (dst + valid.lowerBound).update(from: src + valid.lowerBound, count: valid.count)
+                    } else if stride == 2 {
+                        gatherEven(src + 2 * valid.lowerBound, dst + valid.lowerBound, valid.count)
                     } else {
                         for ow in valid { dst[ow] = src[ow * stride] }
                     }
@@ -183,6 +184,8 @@ struct ConvGeometry {
                     let dst = plane + ih * width + kw - padding
                     if stride == 1 {
                         addVectors(dst + valid.lowerBound, src + valid.lowerBound, dst + valid.lowerBound, valid.count)
+                    } else if stride == 2 {
+                        addToEven(src + valid.lowerBound, dst + 2 * valid.lowerBound, valid.count)
                     } else {
                         for ow in valid { dst[ow * stride] += src[ow] }
                     }

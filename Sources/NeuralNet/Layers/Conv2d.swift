@@ -239,9 +239,13 @@ public final class Conv2d: Layer {
                     switch plan(images: range.count, g) {
                     case .banded(let bandRows):
                         let cols = pointwise ? nil : buffers[0].reserve(rows * bandRows * g.outWidth)
+                        // The products add to the bias written first: one pass over the output
+                        // instead of clearing it and adding the bias after.
+                        let beta: Float = bb.isEmpty ? 0 : 1
                         for image in range {
                             let source = x + image * inChannels * g.inSpatial
                             let output = out + image * outChannels * spatial
+                            for o in 0..<bb.count { (output + o * spatial).update(repeating: bb[o], count: spatial) }
                             for top in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                                 let band = top ..< min(g.outHeight, top + bandRows)
                                 let width = band.count * g.outWidth
@@ -253,10 +257,7 @@ public final class Conv2d: Layer {
                                     b = UnsafePointer(cols)
                                 }
                                 sgemm(m: outChannels, n: width, k: rows, w, lda: rows, b, ldb: width,
-                                      beta: 0, output + top * g.outWidth, ldc: spatial)
-                            }
-                            if !bb.isEmpty {
-                                for o in 0..<outChannels { addScalar(output + o * spatial, output + o * spatial, spatial, bb[o]) }
+                                      beta: beta, output + top * g.outWidth, ldc: spatial)
                             }
                         }
                     case .grouped(let group):
