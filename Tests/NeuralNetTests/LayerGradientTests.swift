@@ -36,6 +36,10 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(kernel: 3, stride: 2, padding: 1, bias: true, batch: 2, size: 32),
         ConvCase(kernel: 3, stride: 2, padding: 0, bias: false, batch: 3, size: 41),
         ConvCase(kernel: 1, stride: 2, padding: 0, bias: true, batch: 2, size: 33),
+        // Phase-split (stride 2 halving an even plane): 3×3 with padding 1 above (32×32, and 34×34
+        // in two bands), 1×1 here, and odd outputs with rows of fewer than eight phase values.
+        ConvCase(kernel: 1, stride: 2, padding: 0, bias: false, batch: 3, size: 32),
+        ConvCase(kernel: 3, stride: 2, padding: 1, bias: true, batch: 2, size: 38, inChannels: 3),
         // Winograd F(2×2, 3×3), forward and input gradient: 16×16 planes are one group of eight
         // tiles per row; 17×17 planes leave a ninth tile (overlapping groups) and clipped edges;
         // 8×8 planes go two rows of four tiles at a time (7×7 too, with clipped outputs); 4×4 and
@@ -57,6 +61,14 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
                           stride: c.stride, padding: c.padding, bias: c.bias)
         randomizeParameters(conv, &rng)
         return (conv, randomTensor([c.batch, c.inChannels, c.size, c.size], &rng))
+    }
+
+    /// `convolutionAndInput(c, seed:)`, its output and a random output gradient.
+    private func convolutionWithGradient(_ c: ConvCase, seed: UInt64) -> (conv: Conv2d, x: Tensor, y: Tensor, dy: Tensor) {
+        let (conv, x) = convolutionAndInput(c, seed: seed)
+        var rng = RandomState(seed: seed + 1)
+        let y = conv.forward(x, mode: .training)
+        return (conv, x, y, randomTensor(y.shape, &rng))
     }
 
     /// The forward pass of every path against the convolution's definition, summed directly.
@@ -97,10 +109,7 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
     /// convolution less its bias is linear, so ⟨conv(x) − b, dy⟩ = ⟨x, dx⟩ for any dy.
     @Test(arguments: convCases)
     func inputGradientIsTheAdjoint(_ c: ConvCase) {
-        let (conv, x) = convolutionAndInput(c, seed: 3)
-        var rng = RandomState(seed: 4)
-        let y = conv.forward(x, mode: .training)
-        let dy = randomTensor(y.shape, &rng)
+        let (conv, x, y, dy) = convolutionWithGradient(c, seed: 3)
         let dx = conv.backward(dy)
         let spatial = y.shape[2] * y.shape[3]
         var forward = 0.0, adjoint = 0.0, magnitude = 0.0
@@ -123,10 +132,7 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
     /// the same parameter gradients as a full backward, and an empty input gradient.
     @Test(arguments: convCases)
     func convolutionWithoutInputGradient(_ c: ConvCase) {
-        let (conv, x) = convolutionAndInput(c, seed: 5)
-        var rng = RandomState(seed: 6)
-        let y = conv.forward(x, mode: .training)
-        let dy = randomTensor(y.shape, &rng)
+        let (conv, x, _, dy) = convolutionWithGradient(c, seed: 5)
         func parameterGradients(inputGradient: Bool) -> (Tensor, [Tensor]) {
             for (_, p) in conv.namedParameters { p.zeroGrad() }
             conv.computesInputGradient = inputGradient
