@@ -31,6 +31,15 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         // 64 input channels: bands of 14 and 2 rows (16×16), of 13 and 4 rows (34×34, stride 2).
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 16, inChannels: 64),
         ConvCase(kernel: 3, stride: 2, padding: 1, bias: false, batch: 2, size: 34, inChannels: 64),
+        // Stride-2 rows moved eight at a time (`gatherEven`, `addToEven`): rows of 16, 15, 20 and
+        // 17 values, which end in a run overlapping the one before or in a few one by one.
+        ConvCase(kernel: 3, stride: 2, padding: 1, bias: true, batch: 2, size: 32),
+        ConvCase(kernel: 3, stride: 2, padding: 0, bias: false, batch: 3, size: 41),
+        ConvCase(kernel: 1, stride: 2, padding: 0, bias: true, batch: 2, size: 33),
+        // Phase-split (stride 2 halving an even plane): 3×3 with padding 1 above (32×32, and 34×34
+        // in two bands), 1×1 here, and odd outputs with rows of fewer than eight phase values.
+        ConvCase(kernel: 1, stride: 2, padding: 0, bias: false, batch: 3, size: 32),
+        ConvCase(kernel: 3, stride: 2, padding: 1, bias: true, batch: 2, size: 38, inChannels: 3),
         // Winograd F(2×2, 3×3), forward and input gradient: 16×16 planes are one group of eight
         // tiles per row; 17×17 planes leave a ninth tile (overlapping groups) and clipped edges;
         // 8×8 planes go two rows of four tiles at a time (7×7 too, with clipped outputs); 4×4 and
@@ -52,6 +61,14 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
                           stride: c.stride, padding: c.padding, bias: c.bias)
         randomizeParameters(conv, &rng)
         return (conv, randomTensor([c.batch, c.inChannels, c.size, c.size], &rng))
+    }
+
+    /// `convolutionAndInput(c, seed:)`, its output and a random output gradient.
+    private func convolutionWithGradient(_ c: ConvCase, seed: UInt64) -> (conv: Conv2d, x: Tensor, y: Tensor, dy: Tensor) {
+        let (conv, x) = convolutionAndInput(c, seed: seed)
+        var rng = RandomState(seed: seed + 1)
+        let y = conv.forward(x, mode: .training)
+        return (conv, x, y, randomTensor(y.shape, &rng))
     }
 
     /// The forward pass of every path against the convolution's definition, summed directly.
@@ -88,6 +105,22 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         #expect(worst < 1e-5, "largest error relative to the sum of magnitudes: \(worst)")
     }
 
+    /// The input gradient against the forward pass on every entry, not just the sampled ones: the
+    /// convolution less its bias is linear, so ⟨conv(x) − b, dy⟩ = ⟨x, dx⟩ for any dy.
+    @Test(arguments: convCases)
+    func inputGradientIsTheAdjoint(_ c: ConvCase) {
+        let (conv, x, y, dy) = convolutionWithGradient(c, seed: 3)
+        let dx = conv.backward(dy)
+        let spatial = y.shape[2] * y.shape[3]
+        var forward = 0.0, adjoint = 0.0, magnitude = 0.0
+        for (i, (value, gradient)) in zip(y.data, dy.data).enumerated() {
+            let term = Double(value - (conv.bias?.value.data[i / spatial % c.outChannels] ?? 0)) * Double(gradient)
+            forward += term; magnitude += abs(term)
+        }
+        for (value, gradient) in zip(x.data, dx.data) { adjoint += Double(value) * Double(gradient) }
+        #expect(abs(forward - adjoint) < 1e-5 * magnitude, "⟨y − b, dy⟩ = \(forward), ⟨x, dx⟩ = \(adjoint)")
+    }
+
     @Test(arguments: convCases)
     func convolution(_ c: ConvCase) {
         let (conv, x) = convolutionAndInput(c, seed: 1)
@@ -99,10 +132,7 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
     /// the same parameter gradients as a full backward, and an empty input gradient.
     @Test(arguments: convCases)
     func convolutionWithoutInputGradient(_ c: ConvCase) {
-        let (conv, x) = convolutionAndInput(c, seed: 5)
-        var rng = RandomState(seed: 6)
-        let y = conv.forward(x, mode: .training)
-        let dy = randomTensor(y.shape, &rng)
+        let (conv, x, _, dy) = convolutionWithGradient(c, seed: 5)
         func parameterGradients(inputGradient: Bool) -> (Tensor, [Tensor]) {
             for (_, p) in conv.namedParameters { p.zeroGrad() }
             conv.computesInputGradient = inputGradient

@@ -167,3 +167,37 @@ func addScalar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n:
     while i + 16 <= n { store(load(x + i) + t, y + i); i += 16 }
     while i < n { y[i] = x[i] + shift; i += 1 }
 }
+
+/// y[i] = x[2·i] for i < n: a stride-2 row of im2col, eight at a time from two overlapping
+/// eight-float loads (the even lanes of one, the odd lanes of the next) that read nothing past
+/// x[2(n − 1)]; the last eight overlap the ones before when n is not a multiple of eight.
+@inline(__always)
+func gatherEven(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    guard n >= 8 else {
+        for i in 0..<n { y[i] = x[2 &* i] }
+        return
+    }
+    var i = 0
+    while true {
+        let a = UnsafeRawPointer(x + 2 &* i).loadUnaligned(as: SIMD8<Float>.self)
+        let b = UnsafeRawPointer(x + (2 &* i &+ 7)).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: SIMD8(lowHalf: a.evenHalf, highHalf: b.oddHalf), as: SIMD8<Float>.self)
+        if i == n - 8 { return }
+        i = min(i + 8, n - 8)
+    }
+}
+
+/// y[2·i] += x[i] for i < n: a stride-2 row of col2im, four at a time through eight-float
+/// loads and stores of y that write its odd entries back unchanged — so only while they stay
+/// before y[2(n − 1)], which another image's plane may follow; the last four or fewer go one by one.
+@inline(__always)
+func addToEven(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 5 <= n {
+        var v = UnsafeRawPointer(y + 2 &* i).loadUnaligned(as: SIMD8<Float>.self)
+        v.evenHalf += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(y + 2 &* i).storeBytes(of: v, as: SIMD8<Float>.self)
+        i += 4
+    }
+    while i < n { y[2 &* i] += x[i]; i += 1 }
+}

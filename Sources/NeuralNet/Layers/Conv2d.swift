@@ -5,7 +5,9 @@
 /// go image by image, in bands of output rows whose column matrix stays in the core's L2 cache,
 /// the product landing straight in the NCHW output. Small planes go in groups of images side by
 /// side, so that deep layers with 2×2 planes still multiply wide matrices. A 1×1, stride-1,
-/// unpadded convolution multiplies the image itself. Backward, each worker rebuilds its columns,
+/// unpadded convolution multiplies the image itself; a stride-2 3×3 one halving a large even
+/// plane (the residual networks' downsampling) first splits each image into its four phases,
+/// whose im2col and col2im move whole planes (`ConvGeometry.isPhaseSplit`). Backward, each worker rebuilds its columns,
 /// adds dY·columnsᵀ into its own partial weight gradient (summed in worker order afterwards) and
 /// sends Wᵀ·dY back through col2im. Scratch space is kept and reused across calls, one set per calling thread for all layers
 /// (`ConvolutionScratch`).
@@ -33,7 +35,8 @@ public final class Conv2d: Layer {
     /// and backward so that the workers of the call use the caller's set.
     private var shared = ConvolutionScratch.current
     /// Per worker: the column matrix of a band or group, a group's outC × positions product (or
-    /// gathered output gradient), and the partial weight gradient.
+    /// gathered output gradient), the partial weight gradient, and a phase-split image's phases
+    /// (and its gradient's).
     private var scratch: WorkerScratch { shared.workers }
     /// Winograd-transformed kernels (`WinogradConvolution.transformKernels`), rebuilt every call.
     private var transformedKernels: ScratchBuffer { shared.kernels }
@@ -284,9 +287,19 @@ public final class Conv2d: Layer {
                     switch plan(images: range.count, g) {
                     case .banded(let bandRows):
                         let cols = pointwise ? nil : buffers[0].reserve(rows * bandRows * g.outWidth)
+                        // The products add to the bias written first: one pass over the output
+                        // instead of clearing it and adding the bias after.
+                        let beta: Float = bb.isEmpty ? 0 : 1
+                        // A phase-split geometry's im2col reads the image's phases.
+                        let phases = g.isPhaseSplit ? buffers[3].reserve(inChannels * g.inSpatial) : nil
                         for image in range {
-                            let source = x + image * inChannels * g.inSpatial
+                            var source = x + image * inChannels * g.inSpatial
+                            if let phases {
+                                g.splitPhases(source, into: phases)
+                                source = UnsafePointer(phases)
+                            }
                             let output = out + image * outChannels * spatial
+                            for o in 0..<bb.count { (output + o * spatial).update(repeating: bb[o], count: spatial) }
                             for top in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                                 let band = top ..< min(g.outHeight, top + bandRows)
                                 let width = band.count * g.outWidth
@@ -298,10 +311,7 @@ public final class Conv2d: Layer {
                                     b = UnsafePointer(cols)
                                 }
                                 sgemm(m: outChannels, n: width, k: rows, w, lda: rows, b, ldb: width,
-                                      beta: 0, output + top * g.outWidth, ldc: spatial)
-                            }
-                            if !bb.isEmpty {
-                                for o in 0..<outChannels { addScalar(output + o * spatial, output + o * spatial, spatial, bb[o]) }
+                                      beta: beta, output + top * g.outWidth, ldc: spatial)
                             }
                             finish.apply(out, images: image ..< image + 1, imageSize: outChannels * spatial)
                         }
@@ -398,8 +408,12 @@ public final class Conv2d: Layer {
                     switch plan(images: range.count, g) {
                     case .banded(let bandRows):
                         let cols = pointwise ? nil : buffers[0].reserve(rows * bandRows * g.outWidth)
+                        // A phase-split geometry reads the image's phases and sums the input
+                        // gradient into phases of its own, interleaved into dx at the end.
+                        let phases = g.isPhaseSplit ? buffers[3].reserve(2 * inPlanes) : nil
                         for image in range {
-                            let source = x + image * inPlanes, gradient = dyp + image * outChannels * spatial
+                            var source = x + image * inPlanes
+                            let gradient = dyp + image * outChannels * spatial
                             let target = dxp.map { $0 + image * inPlanes }
                             guard let cols else {
                                 sgemm(transposeB: true, m: outChannels, n: rows, k: spatial, gradient, lda: spatial,
@@ -411,7 +425,13 @@ public final class Conv2d: Layer {
                                 beta = 1
                                 continue
                             }
-                            target?.update(repeating: 0, count: inPlanes)
+                            var sums = target
+                            if let phases {
+                                g.splitPhases(source, into: phases)
+                                source = UnsafePointer(phases)
+                                sums = target.map { _ in phases + inPlanes }
+                            }
+                            sums?.update(repeating: 0, count: inPlanes)
                             for top in Swift.stride(from: 0, to: g.outHeight, by: bandRows) {
                                 let band = top ..< min(g.outHeight, top + bandRows)
                                 let width = band.count * g.outWidth
@@ -423,13 +443,14 @@ public final class Conv2d: Layer {
                                       gradient + top * g.outWidth, lda: spatial, cols, ldb: width,
                                       beta: beta, weightGrad, ldc: rows)
                                 beta = 1
-                                guard let target else { continue }
+                                guard let sums else { continue }
                                 sgemm(transposeA: true, m: rows, n: width, k: outChannels, w, lda: rows,
                                       gradient + top * g.outWidth, ldb: spatial, beta: 0, cols, ldc: width)
                                 for c in 0..<inChannels {
-                                    g.col2im(channel: c, columns: cols, ld: width, image: target, rows: band)
+                                    g.col2im(channel: c, columns: cols, ld: width, image: sums, rows: band)
                                 }
                             }
+                            if let phases, let target { g.mergePhases(phases + inPlanes, into: target) }
                         }
                     case .grouped(let group):
                         let cols = buffers[0].reserve(rows * group * spatial)
