@@ -164,10 +164,13 @@ struct WinogradTiling<Side: WinogradTileSide> {
                 for c in 0..<inChannels {
                     for image in 0..<count { copy(image, c, into: padded + image * paddedPlane) }
                     for group in Swift.stride(from: 0, to: tileStride(tiles: count * tilesPerImage), by: 8) {
+                        @inline(__always) func corner(_ l: Int) -> UnsafePointer<Float> { UnsafePointer(padded) + offsets[group + l] }
+                        let p0 = corner(0), p1 = corner(1), p2 = corner(2), p3 = corner(3)
+                        let p4 = corner(4), p5 = corner(5), p6 = corner(6), p7 = corner(7)
                         body({ r, k in
-                            var lanes = SIMD8<Float>()
-                            for l in 0..<8 { lanes[l] = padded[offsets[group + l] + r * pw + k] }
-                            return lanes
+                            let row = r * pw
+                            return SIMD8(lowHalf: fourColumns(p0 + row, p1 + row, p2 + row, p3 + row, k),
+                                         highHalf: fourColumns(p4 + row, p5 + row, p6 + row, p7 + row, k))
                         }, c, group)
                     }
                 }
@@ -182,18 +185,30 @@ struct WinogradTiling<Side: WinogradTileSide> {
         SIMD8(lowHalf: fourColumns(row, k), highHalf: fourColumns(row + 4 * tile, k))
     }
 
-    /// Column k of four neighbouring blocks of a row, as `eightColumns`: one wide load, every
-    /// `tile`-th value.
+    /// Column k of four neighbouring blocks of a row, `tile` apart, from `row` on.
     @inline(__always)
     func fourColumns(_ row: UnsafePointer<Float>, _ k: Int) -> SIMD4<Float> {
-        let offset = k % tile, base = UnsafeRawPointer(row + k - offset)
-        if tile == 2 {
-            let v = base.loadUnaligned(as: SIMD8<Float>.self)
-            return offset == 0 ? v.evenHalf : v.oddHalf
+        guard tile == 2 else {
+            // Values 4 and 5 of a block are values 0 and 1 of the next.
+            let next = row + k - k % 4
+            return fourColumns(next, next + tile, next + 2 * tile, next + 3 * tile, k % 4)
         }
-        @inline(__always) func block(_ b: Int) -> SIMD4<Float> { (base + 16 * b).loadUnaligned(as: SIMD4<Float>.self) }
-        let t = transposed(block(0), block(1), block(2), block(3))
-        switch offset {
+        // One load, every other value.
+        let v = UnsafeRawPointer(row + k - k % 2).loadUnaligned(as: SIMD8<Float>.self)
+        return k % 2 == 0 ? v.evenHalf : v.oddHalf
+    }
+
+    /// Value k of the rows of four blocks that start at a, b, c and d: four values loaded from
+    /// each (from 0, or `block` − 4 for the last values of F(4×4)'s rows of six) and transposed.
+    @inline(__always)
+    func fourColumns(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
+                     _ d: UnsafePointer<Float>, _ k: Int) -> SIMD4<Float> {
+        let shift = k < 4 ? 0 : block - 4
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+            UnsafeRawPointer(p + shift).loadUnaligned(as: SIMD4<Float>.self)
+        }
+        let t = transposed(load(a), load(b), load(c), load(d))
+        switch k - shift {
         case 0: return t.0
         case 1: return t.1
         case 2: return t.2
