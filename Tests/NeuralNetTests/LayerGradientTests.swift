@@ -40,8 +40,9 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         // in two bands), 1×1 here, and odd outputs with rows of fewer than eight phase values.
         ConvCase(kernel: 1, stride: 2, padding: 0, bias: false, batch: 3, size: 32),
         ConvCase(kernel: 3, stride: 2, padding: 1, bias: true, batch: 2, size: 38, inChannels: 3),
-        // Winograd F(2×2, 3×3), forward and input gradient: 16×16 planes are one group of eight
-        // tiles per row; 17×17 planes leave a ninth tile (overlapping groups) and clipped edges;
+        // Winograd F(2×2, 3×3), forward and input gradient (weight gradient: every case below):
+        // 16×16 planes are one group of eight tiles per row (weight gradient only: forward and
+        // input gradient go F(4×4)); 17×17 planes leave a ninth tile (overlapping groups) and clipped edges;
         // 8×8 planes go two rows of four tiles at a time (7×7 too, with clipped outputs); 4×4 and
         // 5×5 planes gather eight tiles across images (batch 3 of 4×4: 12 tiles, 4 spare lanes).
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 3, size: 8, inChannels: 24, outChannels: 16),
@@ -52,6 +53,15 @@ struct ConvCase: Sendable, CustomTestStringConvertible {
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 3, size: 17, inChannels: 16, outChannels: 24),
         // 24×24 planes: rows of twelve tiles, in two overlapping groups of eight.
         ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 2, size: 24, inChannels: 16, outChannels: 16),
+        // Winograd F(4×4, 3×3) for forward and input gradient (the weight gradient stays F(2×2)):
+        // 16×16 planes (the case above too) are two rows of four tiles, 15×15 the same with
+        // clipped edge tiles; 32×32 planes one group of eight tiles per row, 36×36 nine tiles
+        // (overlapping groups), 30×30 eight with clipped edges. Channels 16→24 and 20→16 give
+        // the adjoint other channel counts.
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 3, size: 15, inChannels: 20, outChannels: 16),
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 32, inChannels: 16, outChannels: 16),
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: false, batch: 1, size: 36, inChannels: 16, outChannels: 24),
+        ConvCase(kernel: 3, stride: 1, padding: 1, bias: true, batch: 2, size: 30, inChannels: 16, outChannels: 16),
     ]
 
     /// The layer of case `c` with random weights, and a random input batch.

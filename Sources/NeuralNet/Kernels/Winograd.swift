@@ -10,21 +10,17 @@
 /// The same routine computes a layer's input gradient: for stride 1 and padding 1 it is the
 /// convolution of the output gradient with every kernel turned by 180° and the channel roles
 /// swapped (`transformKernels(adjoint: true)`). The weight gradient is summed over the tiles in
-/// the same transform domain (`accumulateWeightGradient`, `weightGradient`).
+/// the same transform domain (`accumulateWeightGradient`, `weightGradient`). Tiles, layouts and
+/// the products are `WinogradTiling`'s, shared with F(4×4, 3×3) (`Winograd4x4Convolution`),
+/// which `Conv2d` prefers for the first two where it measured faster.
 /// Rounding differs from the direct sum by a few units in the last place; results are the same
 /// run to run. Cost: 2·16·inC·outC flops per tile in the products, about 40 additions per tile
 /// and channel in the transforms.
-struct WinogradConvolution {
-    /// Channels of the convolution computed (for the adjoint: the layer's output channels in,
-    /// its input channels out).
-    let inChannels: Int, outChannels: Int
-    let height: Int, width: Int
+struct WinogradConvolution: WinogradForm {
+    let tiling: WinogradTiling<TwoByTwo>
 
     init(inChannels: Int, outChannels: Int, height: Int, width: Int) {
-        precondition(inChannels > 0 && outChannels > 0 && height > 0 && width > 0,
-                     "WinogradConvolution: sizes must be positive, got \(inChannels)→\(outChannels) on \(height)×\(width)")
-        self.inChannels = inChannels; self.outChannels = outChannels
-        self.height = height; self.width = width
+        tiling = WinogradTiling(inChannels: inChannels, outChannels: outChannels, height: height, width: width)
     }
 
     /// The convolution that computes this one's input gradient: channel roles swapped, with
@@ -33,24 +29,16 @@ struct WinogradConvolution {
         WinogradConvolution(inChannels: outChannels, outChannels: inChannels, height: height, width: width)
     }
 
-    var tileRows: Int { (height + 1) / 2 }
-    var tileColumns: Int { (width + 1) / 2 }
-    var tilesPerImage: Int { tileRows * tileColumns }
-
-    /// Floats of `transformKernels`' output.
-    var kernelSize: Int { 16 * outChannels * inChannels }
-    /// Row length of the transformed input and the products for `tiles` tiles: rounded up to
-    /// whole groups of eight, so the transforms' eight-lane loads and stores stay in the row.
-    func tileStride(tiles: Int) -> Int { (tiles + 7) / 8 * 8 }
-    /// Floats from one transform-domain matrix of `rows` rows to the next: the rows, plus one
-    /// cache line. Without it the 16 matrices, which every transform reads or writes side by
-    /// side, lie a multiple of 4 KB apart (16 channels × 512 tiles: 32 KB), all on the same
-    /// cache sets, and evict each other (measured on 16 channels, 32×32: each transform took about
-    /// twice as long without it).
-    func matrixStride(rows: Int, tiles: Int) -> Int { rows * tileStride(tiles: tiles) + 16 }
-    /// Floats of the transformed input and of the products for `tiles` tiles.
-    func inputSize(tiles: Int) -> Int { 16 * matrixStride(rows: inChannels, tiles: tiles) }
-    func productSize(tiles: Int) -> Int { 16 * matrixStride(rows: outChannels, tiles: tiles) }
+    private var inChannels: Int { tiling.inChannels }
+    private var outChannels: Int { tiling.outChannels }
+    private var height: Int { tiling.height }
+    private var width: Int { tiling.width }
+    private var tileRows: Int { tiling.tileRows }
+    private var tileColumns: Int { tiling.tileColumns }
+    private var tilesPerImage: Int { tiling.tilesPerImage }
+    private var layout: WinogradTiling<TwoByTwo>.Layout { tiling.layout }
+    private func tileStride(tiles: Int) -> Int { tiling.tileStride(tiles: tiles) }
+    private func matrixStride(rows: Int, tiles: Int) -> Int { tiling.matrixStride(rows: rows, tiles: tiles) }
 
     /// U = G·g·Gᵀ of every kernel, as 16 row-major matrices outChannels × inChannels:
     /// `u[(ξ·outChannels + o)·inChannels + c]`. `weight` is the layer's [layerOut, layerIn, 3, 3];
@@ -84,19 +72,14 @@ struct WinogradConvolution {
     func convolve(_ x: UnsafePointer<Float>, count: Int, kernels u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                   _ y: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
                   padded: UnsafeMutablePointer<Float>) {
-        let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
-        let vStride = matrixStride(rows: inChannels, tiles: tiles), mStride = matrixStride(rows: outChannels, tiles: tiles)
-        let table = tileTable(count: count)
+        let tiles = count * tilesPerImage, table = tiling.tileTable(count: count)
         transformInput(x, count: count, into: v, tiles: tiles, padded: padded, table: table)
-        for xi in 0..<16 {
-            sgemm(m: outChannels, n: tiles, k: inChannels, u + xi * outChannels * inChannels, lda: inChannels,
-                  v + xi * vStride, ldb: ts, beta: 0, m + xi * mStride, ldc: ts)
-        }
+        tiling.multiply(kernels: u, v, into: m, tiles: tiles)
         transformOutput(m, count: count, tiles: tiles, bias: bias, into: y, table: table)
     }
 
     /// Floats of the padded copies `accumulateWeightGradient` needs for `images` images.
-    func gradientPaddedSize(images: Int) -> Int { images * paddedPlane }
+    func gradientPaddedSize(images: Int) -> Int { images * tiling.paddedPlane }
 
     /// Adds into `p` the weight gradient of `count` images in the transform domain:
     /// P_ξ += Ŷ_ξ · V_ξᵀ (16 products outChannels × inChannels over the tiles, laid out as
@@ -110,7 +93,7 @@ struct WinogradConvolution {
                                   g: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
         let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
         let vStride = matrixStride(rows: inChannels, tiles: tiles), gStride = matrixStride(rows: outChannels, tiles: tiles)
-        let table = tileTable(count: count)
+        let table = tiling.tileTable(count: count)
         transformInput(x, count: count, into: v, tiles: tiles, padded: padded, table: table)
         transformOutputGradient(dy, count: count, into: g, tiles: tiles, padded: padded, table: table)
         for xi in 0..<16 {
@@ -141,11 +124,11 @@ struct WinogradConvolution {
     /// Ŷ = A·dY·Aᵀ of every 2×2 block of the output gradient (zero beyond the plane), as 16
     /// matrices outChannels × tiles: `g[ξ·matrixStride + o·tileStride + t]`; A = [1 0; 1 1; 1 −1; 0 −1].
     /// Eight tiles at a time: on `rowsOfWholeTiles` planes by strided loads from the plane itself
-    /// (as `transformEightTileRows` and `transformTwoRowsOfFour` load), otherwise gathered
+    /// (as `WinogradTiling.forEachEightInputTiles` loads), otherwise gathered
     /// through the tile table from padded copies.
     private func transformOutputGradient(_ dy: UnsafePointer<Float>, count: Int, into g: UnsafeMutablePointer<Float>,
-                                         tiles: Int, padded: UnsafeMutablePointer<Float>, table: TileTable) {
-        let spatial = height * width, ts = tileStride(tiles: tiles), pw = paddedWidth
+                                         tiles: Int, padded: UnsafeMutablePointer<Float>, table: WinogradTiling<TwoByTwo>.TileTable) {
+        let spatial = height * width, ts = tileStride(tiles: tiles), pw = tiling.paddedWidth, paddedPlane = tiling.paddedPlane
         let stride = matrixStride(rows: outChannels, tiles: tiles)
         /// Stores the transforms of eight tiles from the four values of their blocks, (a b; c d).
         @inline(__always) func transform(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>,
@@ -160,7 +143,7 @@ struct WinogradConvolution {
             // A· over the rows, then ·Aᵀ in `store`
             store(a, b, 0); store(a + c, b + d, 1); store(a - c, b - d, 2); store(-c, -d, 3)
         }
-        if rowsOfWholeTiles {
+        if tiling.rowsOfWholeTiles {
             for image in 0..<count {
                 for o in 0..<outChannels {
                     let plane = dy + (image * outChannels + o) * spatial, out = g + o * ts + image * tilesPerImage
@@ -213,146 +196,19 @@ struct WinogradConvolution {
         }
     }
 
-    /// Width of the zero-padded copy of a plane that `transformInput` works from: a border of
-    /// one, and room for the eight-tile loads to run past the last tile.
-    var paddedWidth: Int { 2 * tileColumns + 18 }
-    private var paddedPlane: Int { (2 * tileRows + 2) * paddedWidth }
-    /// Floats of the padded copies `convolve` needs for `images` images.
-    func paddedSize(images: Int) -> Int { (layout == .gathered ? images : 1) * paddedPlane }
-
-    /// How eight tiles are picked for the eight SIMD lanes of the transforms.
-    private enum Layout {
-        /// Eight neighbours in a row of tiles (planes 15 wide and up): strided loads.
-        case eightTileRows
-        /// Four neighbours in each of two rows of tiles (8×8 planes): strided loads.
-        case twoRowsOfFour
-        /// The next eight tiles, across rows and images (small planes): a load per lane.
-        case gathered
-    }
-
-    private var layout: Layout {
-        if tileColumns >= 8 { return .eightTileRows }
-        if tileColumns == 4 && tileRows % 2 == 0 { return .twoRowsOfFour }
-        return .gathered
-    }
-
     /// Four values (one per block column) of one block row, for eight tiles, one per lane.
     private typealias BlockRow = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
 
-    /// Where each tile of a group of `count` images starts: its block's first value in the
-    /// padded copies (`input`), its first output relative to the group's output (`output`, for
-    /// channel 0), and whether its right column and lower row fall inside the plane. Padded to
-    /// the tile stride by repeating the last tile, so that spare lanes read valid memory. Built
-    /// once per group of images and shared by its transforms.
-    private struct TileTable {
-        var input: [Int], output: [Int], right: [Bool], lower: [Bool]
-    }
-
-    /// Planes of even size whose tiles the transforms take in rows (`eightTileRows`,
-    /// `twoRowsOfFour`): no transform looks a tile up in the tile table, and the output gradient's
-    /// 2×2 blocks lie inside the plane, read where they are.
-    private var rowsOfWholeTiles: Bool { width % 2 == 0 && height % 2 == 0 && layout != .gathered }
-
-    /// The tile table of a group of `count` images; empty for planes no transform reads it for
-    /// (`rowsOfWholeTiles`).
-    private func tileTable(count: Int) -> TileTable {
-        guard !rowsOfWholeTiles else { return TileTable(input: [], output: [], right: [], lower: []) }
-        let outputImage = outChannels * height * width
-        let tiles = count * tilesPerImage, ts = tileStride(tiles: tiles)
-        var table = TileTable(input: [], output: [], right: [], lower: [])
-        for t in 0..<ts {
-            let (image, within) = min(t, tiles - 1).quotientAndRemainder(dividingBy: tilesPerImage)
-            let (ti, tj) = within.quotientAndRemainder(dividingBy: tileColumns)
-            table.input.append(image * paddedPlane + 2 * ti * paddedWidth + 2 * tj)
-            table.output.append(image * outputImage + 2 * ti * width + 2 * tj)
-            table.right.append(2 * tj + 1 < width)
-            table.lower.append(2 * ti + 1 < height)
-        }
-        return table
-    }
-
     /// V = Bᵀ·d·B of every 4×4 input block d, as 16 matrices inChannels × tiles (rows
     /// `tileStride` long): `v[ξ·matrixStride + c·tileStride + t]`.
-    /// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Planes are first copied into `padded` with
-    /// their zero border, so no block needs bounds checks; then eight tiles at a time, one SIMD
-    /// lane per tile (column k of neighbouring blocks is every other value from 2·tj + k).
+    /// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]; eight tiles at a time
+    /// (`WinogradTiling.forEachEightInputTiles`).
     private func transformInput(_ x: UnsafePointer<Float>, count: Int, into v: UnsafeMutablePointer<Float>, tiles: Int,
-                                padded: UnsafeMutablePointer<Float>, table: TileTable) {
-        let inSpatial = height * width, ts = tileStride(tiles: tiles), pw = paddedWidth
-        let stride = matrixStride(rows: inChannels, tiles: tiles)
-        @inline(__always) func copy(_ image: Int, _ c: Int, into target: UnsafeMutablePointer<Float>) {
-            let plane = x + (image * inChannels + c) * inSpatial
-            for r in 0..<height { (target + (r + 1) * pw + 1).update(from: plane + r * width, count: width) }
-        }
-        switch layout {
-        case .eightTileRows, .twoRowsOfFour:
-            padded.update(repeating: 0, count: paddedPlane)
-            for image in 0..<count {
-                for c in 0..<inChannels {
-                    copy(image, c, into: padded)
-                    let out = v + c * ts + image * tilesPerImage
-                    if layout == .eightTileRows {
-                        transformEightTileRows(padded, into: out, stride: stride)
-                    } else {
-                        transformTwoRowsOfFour(padded, into: out, stride: stride)
-                    }
-                }
-            }
-        case .gathered:
-            padded.update(repeating: 0, count: count * paddedPlane)
-            table.input.withUnsafeBufferPointer { offsets in
-                for c in 0..<inChannels {
-                    for image in 0..<count { copy(image, c, into: padded + image * paddedPlane) }
-                    for group in Swift.stride(from: 0, to: ts, by: 8) {
-                        @inline(__always) func row(_ r: Int) -> BlockRow {
-                            var d = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-                            for l in 0..<8 {
-                                let block = padded + offsets[group + l] + r * pw
-                                d.0[l] = block[0]; d.1[l] = block[1]; d.2[l] = block[2]; d.3[l] = block[3]
-                            }
-                            return d
-                        }
-                        storeInputTransform(row(0), row(1), row(2), row(3), v + c * ts + group, stride)
-                    }
-                }
-            }
-        }
-    }
-
-    /// The input transform of one padded plane whose rows hold eight tiles or more.
-    private func transformEightTileRows(_ padded: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, stride: Int) {
-        let pw = paddedWidth
-        for ti in 0..<tileRows {
-            let block = padded + 2 * ti * pw
-            var tj = 0
-            while tj < tileColumns {
-                let first = min(tj, tileColumns - 8)   // the last group overlaps the one before
-                @inline(__always) func row(_ r: Int) -> BlockRow {
-                    let a = UnsafeRawPointer(block + r * pw + 2 * first).loadUnaligned(as: SIMD16<Float>.self)
-                    let b = UnsafeRawPointer(block + r * pw + 2 * first + 2).loadUnaligned(as: SIMD16<Float>.self)
-                    return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
-                }
-                storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns + first, stride)
-                tj = first + 8
-            }
-        }
-    }
-
-    /// The input transform of one padded plane with rows of four tiles, two rows at a time:
-    /// lanes 0–3 the upper row, 4–7 the lower.
-    private func transformTwoRowsOfFour(_ padded: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, stride: Int) {
-        let pw = paddedWidth
-        for ti in Swift.stride(from: 0, to: tileRows, by: 2) {
-            let upper = padded + 2 * ti * pw, lower = upper + 2 * pw
-            @inline(__always) func row(_ r: Int) -> BlockRow {
-                let a = UnsafeRawPointer(upper + r * pw).loadUnaligned(as: SIMD8<Float>.self)
-                let b = UnsafeRawPointer(upper + r * pw + 2).loadUnaligned(as: SIMD8<Float>.self)
-                let c = UnsafeRawPointer(lower + r * pw).loadUnaligned(as: SIMD8<Float>.self)
-                let d = UnsafeRawPointer(lower + r * pw + 2).loadUnaligned(as: SIMD8<Float>.self)
-                return (SIMD8(lowHalf: a.evenHalf, highHalf: c.evenHalf), SIMD8(lowHalf: a.oddHalf, highHalf: c.oddHalf),
-                        SIMD8(lowHalf: b.evenHalf, highHalf: d.evenHalf), SIMD8(lowHalf: b.oddHalf, highHalf: d.oddHalf))
-            }
-            storeInputTransform(row(0), row(1), row(2), row(3), out + ti * tileColumns, stride)
+                                padded: UnsafeMutablePointer<Float>, table: WinogradTiling<TwoByTwo>.TileTable) {
+        let ts = tileStride(tiles: tiles), stride = matrixStride(rows: inChannels, tiles: tiles)
+        tiling.forEachEightInputTiles(x, count: count, padded: padded, table: table) { d, c, first in
+            @inline(__always) func row(_ r: Int) -> BlockRow { (d(r, 0), d(r, 1), d(r, 2), d(r, 3)) }
+            storeInputTransform(row(0), row(1), row(2), row(3), v + c * ts + first, stride)
         }
     }
 
@@ -396,7 +252,7 @@ struct WinogradConvolution {
     /// time, the two output columns of each tile interleaved into one store; the others tile by
     /// tile from the group's lanes, clipped at odd edges.
     private func transformOutput(_ m: UnsafePointer<Float>, count: Int, tiles: Int, bias: UnsafePointer<Float>?,
-                                 into y: UnsafeMutablePointer<Float>, table: TileTable) {
+                                 into y: UnsafeMutablePointer<Float>, table: WinogradTiling<TwoByTwo>.TileTable) {
         let outSpatial = height * width, ts = tileStride(tiles: tiles), stride = matrixStride(rows: outChannels, tiles: tiles)
         let even = width % 2 == 0 && height % 2 == 0
         /// The left and right output columns of eight tiles, interleaved, from `row` on.
@@ -455,10 +311,11 @@ struct WinogradConvolution {
                     for l in 0..<min(8, tiles - group) {
                         let t = group + l, out = plane + table.output[t]
                         out[0] = y.0[l] + shift
-                        if table.right[t] { out[1] = y.1[l] + shift }
-                        if table.lower[t] {
+                        let right = table.columns[t] > 1
+                        if right { out[1] = y.1[l] + shift }
+                        if table.rows[t] > 1 {
                             out[width] = y.2[l] + shift
-                            if table.right[t] { out[width + 1] = y.3[l] + shift }
+                            if right { out[width + 1] = y.3[l] + shift }
                         }
                     }
                 }
