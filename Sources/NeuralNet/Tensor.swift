@@ -46,6 +46,15 @@ extension Tensor {
     }
 }
 
+extension Optional where Wrapped == Tensor {
+    /// `body` with a pointer to the tensor's values, or nil when there is no tensor (an empty
+    /// array's buffer can still have an address, so `(t?.data ?? [])` would not say which).
+    public func withUnsafeValues<R>(_ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+        guard let tensor = self else { return try body(nil) }
+        return try tensor.data.withUnsafeBufferPointer { try body($0.baseAddress) }
+    }
+}
+
 extension Tensor {
     /// self += other, element by element (the same count): two paths meeting, forward or
     /// backward, or gradients summed. Cost: one pass, split over the workers.

@@ -237,23 +237,23 @@ public final class Conv2d: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        forward(x, mode: mode, finish: Finish())
+    }
+
+    private func forward(_ x: Tensor, mode: Mode, finish: Finish) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[1] == inChannels,
                      "\(label): input shape \(x.shape) is not [N, \(inChannels), H, W]")
         input = mode.keepsCaches ? x : Tensor(shape: [0])
-        return convolve(x, weights: weight.value.data, bias: bias?.value.data ?? [])
+        return convolve(x, weights: weight.value.data, bias: bias?.value.data ?? [], finish: finish)
     }
 
     /// `forward`, measuring the output's `PlaneMoments` on the way for the batch norm that
     /// follows in training (`BatchNorm2d.forward(_:mode:rectify:moments:)`).
     func forwardMeasuringMoments(_ x: Tensor, mode: Mode) -> (output: Tensor, moments: [Double]) {
-        precondition(x.shape.count == 4 && x.shape[1] == inChannels,
-                     "\(label): input shape \(x.shape) is not [N, \(inChannels), H, W]")
-        input = mode.keepsCaches ? x : Tensor(shape: [0])
         let g = geometry(height: x.shape[2], width: x.shape[3])
         var moments = [Double](repeating: 0, count: PlaneMoments.size(batch: x.shape[0], channels: outChannels))
         let y = moments.withUnsafeMutableBufferPointer { mb in
-            convolve(x, weights: weight.value.data, bias: bias?.value.data ?? [],
-                     finish: Finish(moments: mb.baseAddress, spatial: g.outSpatial))
+            forward(x, mode: mode, finish: Finish(moments: mb.baseAddress, spatial: g.outSpatial))
         }
         return (y, moments)
     }
@@ -280,10 +280,8 @@ public final class Conv2d: Layer {
         let shape = [x.shape[0], outChannels, g.outHeight, g.outWidth]
         precondition(residual == nil || residual!.shape == shape,
                      "\(label): residual \(residual!.shape) added to an output of \(shape)")
-        return (residual?.data ?? []).withUnsafeBufferPointer { rb in
-            // (An empty array's buffer may still have an address.)
-            convolve(x, weights: weights, bias: folded, finish: Finish(residual: residual == nil ? nil : rb.baseAddress,
-                                                                       rectify: relu))
+        return residual.withUnsafeValues { r in
+            convolve(x, weights: weights, bias: folded, finish: Finish(residual: r, rectify: relu))
         }
     }
 

@@ -113,17 +113,14 @@ extension Optional where Wrapped == LayerHooks {
         var i = 0
         func rectifierFollows(_ j: Int) -> Bool { j < list.count && list[j].layer is ReLU && !watches(list[j].layer) }
         while i < list.count {
-            if mode == .prediction, let conv = list[i].layer as? Conv2d, i + 1 < list.count,
-               let bn = list[i + 1].layer as? BatchNorm2d, bn.channels == conv.outChannels, !watches(conv), !watches(bn) {
+            if mode == .prediction || mode == .training, let (conv, bn) = convolutionWithNorm(list, at: i) {
                 let relu = rectifierFollows(i + 2)
-                y = conv.predict(y, foldingIn: bn, relu: relu)
-                i += relu ? 3 : 2
-            } else if mode == .training, let conv = list[i].layer as? Conv2d, i + 1 < list.count,
-                      let bn = list[i + 1].layer as? BatchNorm2d, bn.channels == conv.outChannels,
-                      !watches(conv), !watches(bn) {
-                let relu = rectifierFollows(i + 2)
-                let (output, moments) = conv.forwardMeasuringMoments(y, mode: mode)
-                y = bn.forward(output, mode: mode, rectify: relu, moments: moments)
+                if mode == .prediction {
+                    y = conv.predict(y, foldingIn: bn, relu: relu)
+                } else {
+                    let (output, moments) = conv.forwardMeasuringMoments(y, mode: mode)
+                    y = bn.forward(output, mode: mode, rectify: relu, moments: moments)
+                }
                 i += relu ? 3 : 2
             } else if let bn = list[i].layer as? BatchNorm2d, !watches(bn), rectifierFollows(i + 1) {
                 y = bn.forward(y, mode: mode, rectify: true)
@@ -134,6 +131,14 @@ extension Optional where Wrapped == LayerHooks {
             }
         }
         return y
+    }
+
+    /// The convolution at `i` of `list` and the batch norm of its output right after it, when the
+    /// hooks watch neither: a pair the chains above (and a residual block's end) run as one.
+    func convolutionWithNorm(_ list: [(name: String, layer: any Layer)], at i: Int) -> (Conv2d, BatchNorm2d)? {
+        guard i >= 0, i + 1 < list.count, let conv = list[i].layer as? Conv2d, let bn = list[i + 1].layer as? BatchNorm2d,
+              bn.channels == conv.outChannels, !watches(conv), !watches(bn) else { return nil }
+        return (conv, bn)
     }
 
     /// Backward through `list` after `forward(list)`: a ReLU that ran inside the batch norm

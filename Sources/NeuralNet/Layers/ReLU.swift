@@ -24,10 +24,10 @@ public final class ReLU: Layer {
     private func rectifier(of x: Tensor, adding r: Tensor?, mode: Mode) -> Tensor {
         let y = Tensor(shape: x.shape) { y in
             x.data.withUnsafeBufferPointer { xb in
-            (r?.data ?? []).withUnsafeBufferPointer { rb in
+            r.withUnsafeValues { other in
                 ComputeThreads.parallelFor(x.count, grain: 1 << 15) { range in
                     let source = xb.baseAddress! + range.lowerBound, target = y.baseAddress! + range.lowerBound
-                    if r != nil, let other = rb.baseAddress {
+                    if let other {
                         addRectify(source, other + range.lowerBound, target, range.count)
                     } else {
                         rectify(source, target, range.count)

@@ -53,9 +53,7 @@ public final class Residual: LayerContainer {
         let input = hooks.forward(pre, x, mode: mode)
         let skip = shortcut.map { hooks.forward($0.layer, input, mode: mode) } ?? input
         let relu = post.count == 1 && !hooks.watches(post[0].layer) ? post[0].layer as? ReLU : nil
-        if mode == .prediction, post.isEmpty || relu != nil, body.count >= 2,
-           let conv = body[body.count - 2].layer as? Conv2d, let bn = body[body.count - 1].layer as? BatchNorm2d,
-           bn.channels == conv.outChannels, !hooks.watches(conv), !hooks.watches(bn) {
+        if mode == .prediction, post.isEmpty || relu != nil, let (conv, bn) = hooks.convolutionWithNorm(body, at: body.count - 2) {
             let lead = hooks.forward(Array(body.dropLast(2)), input, mode: mode)
             return conv.predict(lead, foldingIn: bn, adding: skip, relu: relu != nil)
         }
